@@ -1,0 +1,75 @@
+#pragma once
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/pimpl.h>
+
+#include "bayesnn/bayes_module.h"
+#include "bayesnn/estimator.h"
+#include "bayesnn/prior.h"
+
+namespace bayesnn {
+
+/// Options of `BayesLinear`, named as `torch::nn::LinearOptions`.
+///
+/// Example:
+/// ```
+/// auto options = bayesnn::BayesLinearOptions(784, 800)
+///                    .prior(bayesnn::Prior::hierarchical(1.0))
+///                    .estimator(bayesnn::Estimator::kLocalReparameterization);
+/// ```
+struct BayesLinearOptions {
+  BayesLinearOptions(int64_t in_features, int64_t out_features);
+  /// Size of each input sample.
+  TORCH_ARG(int64_t, in_features);
+  /// Size of each output sample.
+  TORCH_ARG(int64_t, out_features);
+  /// Whether the layer has a (Bayesian) bias.
+  TORCH_ARG(bool, bias) = true;
+  /// The prior of the weight and, separately, of the bias (each tensor has its own scale).
+  TORCH_ARG(Prior, prior) = Prior::fixed(0.1);
+  /// The Monte Carlo estimator of the output in `Mode::kSample`.
+  TORCH_ARG(Estimator, estimator) = Estimator::kReparameterization;
+  /// Initial value of every `*_log_sigma` element (log space, as the tensor).
+  TORCH_ARG(double, log_sigma_init) = -5.0;
+};
+
+/// A fully connected layer with a mean-field Gaussian posterior over its weight and bias:
+/// q(w) = N(weight_mean, exp(weight_log_sigma)²), y = x Wᵀ + b.
+///
+/// Example:
+/// ```
+/// bayesnn::BayesLinear fc(bayesnn::BayesLinearOptions(784, 800).prior(bayesnn::Prior::fixed(0.1)));
+/// auto y = fc(torch::rand({32, 784}));  // [32, 800], a posterior sample
+/// auto kl = fc->kl();                   // KL(q || p), closed form
+/// ```
+class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public BayesModule {
+ public:
+  BayesLinearImpl(int64_t in_features, int64_t out_features)
+      : BayesLinearImpl(BayesLinearOptions(in_features, out_features)) {}
+  explicit BayesLinearImpl(const BayesLinearOptions& options_);
+
+  /// Validates the options and registers every parameter and prior module.
+  void reset() override;
+  /// Writes the initial values: means as torch::nn::Linear, log-sigmas `log_sigma_init`.
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+
+  /// A posterior sample of the layer output (`Mode::kSample`) or the posterior-mean output.
+  torch::Tensor forward(const torch::Tensor& input);
+  /// KL(q || p) of weight and bias (and their learned prior scales), closed form.
+  torch::Tensor kl() override;
+
+  /// The options with which this module was constructed.
+  BayesLinearOptions options;
+
+  torch::Tensor weight_mean;       ///< [out_features, in_features]
+  torch::Tensor weight_log_sigma;  ///< [out_features, in_features]
+  torch::Tensor bias_mean;         ///< [out_features], undefined without bias
+  torch::Tensor bias_log_sigma;    ///< [out_features], undefined without bias
+  PriorModule weight_prior{nullptr};
+  PriorModule bias_prior{nullptr};
+};
+TORCH_MODULE(BayesLinear);
+
+}  // namespace bayesnn

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include "bayesnn/mode.h"
+
+namespace bayesnn {
+
+/// The interface every Bayesian module implements: the extension point of bayesnn.
+///
+/// A Bayesian layer derives from both a torch module and this class. `kl_divergence(model)`
+/// and `set_mode(model, mode)` find it anywhere in a model through `torch::nn::Module::modules()`,
+/// so a user's own layer trains alongside the built-in ones without any registration:
+///
+/// Example:
+/// ```
+/// struct MyBayesScaleImpl : torch::nn::Cloneable<MyBayesScaleImpl>, bayesnn::BayesModule {
+///   MyBayesScaleImpl() { reset(); }
+///   void reset() override {
+///     scale_mean = register_parameter("scale_mean", torch::ones({1}));
+///     scale_log_sigma = register_parameter("scale_log_sigma", torch::full({1}, -3.0));
+///   }
+///   torch::Tensor forward(const torch::Tensor& x) {
+///     auto s = mode() == bayesnn::Mode::kMean ? scale_mean
+///                                             : bayesnn::sample_normal(scale_mean, scale_log_sigma);
+///     return x * s;
+///   }
+///   torch::Tensor kl() override {
+///     return bayesnn::kl_normal_zero_mean(scale_mean, scale_log_sigma, torch::zeros({}));
+///   }
+///   torch::Tensor scale_mean, scale_log_sigma;
+/// };
+/// ```
+class BayesModule {
+ public:
+  virtual ~BayesModule() = default;
+
+  /// KL(q || p) of this module's own variational parameters (children report their own):
+  /// a scalar tensor on the parameters' device, differentiable.
+  virtual torch::Tensor kl() = 0;
+
+  /// Switches between sampling and the posterior mean; override to propagate extra state.
+  virtual void set_mode(Mode mode) { mode_ = mode; }
+
+  /// The current mode (`Mode::kSample` after construction).
+  Mode mode() const { return mode_; }
+
+ private:
+  Mode mode_ = Mode::kSample;
+};
+
+/// Sum of `kl()` over `model` and every module below it that is a `BayesModule`:
+/// the KL term of the ELBO. A scalar on the model's device (zero if there is none).
+torch::Tensor kl_divergence(torch::nn::Module& model);
+
+/// Sets `mode` on `model` and every `BayesModule` below it.
+void set_mode(torch::nn::Module& model, Mode mode);
+
+/// The number of `BayesModule`s in `model` (itself included).
+int64_t count_bayes_modules(torch::nn::Module& model);
+
+}  // namespace bayesnn

@@ -1,0 +1,13 @@
+#pragma once
+
+/// bayesnn: Bayesian deep learning by variational inference on LibTorch.
+/// This header includes every public header; `namespace bnn = bayesnn;` reads well.
+
+#include "bayesnn/bayes_conv2d.h"
+#include "bayesnn/bayes_linear.h"
+#include "bayesnn/bayes_module.h"
+#include "bayesnn/estimator.h"
+#include "bayesnn/gaussian.h"
+#include "bayesnn/mode.h"
+#include "bayesnn/prior.h"
+#include "bayesnn/version.h"

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <ATen/ATen.h>
+
+namespace bayesnn {
+
+/// Which Monte Carlo estimator a Bayesian layer uses for its output in `Mode::kSample`.
+enum class Estimator {
+  /// One weight sample W = mean + sigma * eps per forward, shared by the whole minibatch
+  /// (PyMC3's ADVI).
+  kReparameterization,
+  /// Kingma et al. 2015: sample the pre-activations, independent per example:
+  /// y = x·meanᵀ + sqrt(x²·(sigma²)ᵀ) * eps.
+  kLocalReparameterization,
+  /// Wen et al. 2018: one perturbation dW = sigma * eps, decorrelated per example by random
+  /// signs: y = x·meanᵀ + ((x ∘ s_in)·dWᵀ) ∘ s_out.
+  kFlipout,
+};
+
+/// "reparam", "local" or "flipout": the names the experiments' command line takes.
+std::string to_string(Estimator estimator);
+
+/// Parses "reparam", "local" or "flipout"; throws `c10::Error` naming `name` otherwise.
+Estimator parse_estimator(const std::string& name);
+
+/// A layer operator y = op(x, W, b) that is linear in (W, b) for fixed x (linear, conv2d, ...);
+/// `b` may be undefined (no bias).
+using LinearOperator =
+    std::function<at::Tensor(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b)>;
+
+/// Where Flipout's random signs vary: per element of x and y (dense layers), or per example and
+/// channel, broadcast over the trailing spatial dimensions (convolutions).
+enum class SignLayout { kPerElement, kPerChannel };
+
+/// One Monte Carlo draw of y = op(x, W, b) under q(W) = N(w_mean, exp(w_log_sigma)²) and
+/// q(b) = N(b_mean, exp(b_log_sigma)²), by `estimator`:
+///   reparam: op(x, w_mean + sigma_w ∘ eps, b_mean + sigma_b ∘ eps), one draw for the batch;
+///   local:   op(x, w_mean, b_mean) + sqrt(op(x², sigma_w², sigma_b²)) ∘ eps, per example;
+///   flipout: op(x, w_mean, b) + op(x ∘ s_in, sigma_w ∘ eps, -) ∘ s_out, s = random signs.
+/// The bias tensors may be undefined. This is the building block of BayesLinear and
+/// BayesConv2d, public so that user layers reuse it.
+at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
+                         const at::Tensor& x, const at::Tensor& w_mean,
+                         const at::Tensor& w_log_sigma, const at::Tensor& b_mean,
+                         const at::Tensor& b_log_sigma);
+
+}  // namespace bayesnn

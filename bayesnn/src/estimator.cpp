@@ -1,0 +1,70 @@
+#include "bayesnn/estimator.h"
+
+#include <vector>
+
+#include "bayesnn/gaussian.h"
+
+namespace bayesnn {
+namespace {
+// Keeps sqrt differentiable where an input row is all zero and there is no bias.
+constexpr double kVarianceFloor = 1e-16;
+
+at::Tensor maybe_sample(const at::Tensor& mean, const at::Tensor& log_sigma) {
+  return mean.defined() ? sample_normal(mean, log_sigma) : at::Tensor();
+}
+
+at::Tensor maybe_variance(const at::Tensor& log_sigma) {
+  return log_sigma.defined() ? (2.0 * log_sigma).exp() : at::Tensor();
+}
+
+at::Tensor signs_for(const at::Tensor& t, SignLayout layout) {
+  if (layout == SignLayout::kPerElement || t.dim() <= 2) return random_signs(t);
+  std::vector<int64_t> shape(static_cast<size_t>(t.dim()), 1);
+  shape[0] = t.size(0);
+  shape[1] = t.size(1);
+  return random_signs(at::empty(shape, t.options()));
+}
+}  // namespace
+
+std::string to_string(Estimator estimator) {
+  switch (estimator) {
+    case Estimator::kReparameterization:
+      return "reparam";
+    case Estimator::kLocalReparameterization:
+      return "local";
+    case Estimator::kFlipout:
+      return "flipout";
+  }
+  return "unknown";
+}
+
+Estimator parse_estimator(const std::string& name) {
+  if (name == "reparam") return Estimator::kReparameterization;
+  if (name == "local") return Estimator::kLocalReparameterization;
+  if (name == "flipout") return Estimator::kFlipout;
+  TORCH_CHECK(false, "unknown estimator '", name, "': expected reparam, local or flipout");
+}
+
+at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
+                         const at::Tensor& x, const at::Tensor& w_mean,
+                         const at::Tensor& w_log_sigma, const at::Tensor& b_mean,
+                         const at::Tensor& b_log_sigma) {
+  switch (estimator) {
+    case Estimator::kReparameterization:
+      return op(x, sample_normal(w_mean, w_log_sigma), maybe_sample(b_mean, b_log_sigma));
+    case Estimator::kLocalReparameterization: {
+      auto mean = op(x, w_mean, b_mean);
+      auto variance = op(x.square(), (2.0 * w_log_sigma).exp(), maybe_variance(b_log_sigma));
+      return mean + (variance + kVarianceFloor).sqrt() * at::randn_like(mean);
+    }
+    case Estimator::kFlipout: {
+      auto mean = op(x, w_mean, maybe_sample(b_mean, b_log_sigma));
+      auto perturbation = w_log_sigma.exp() * at::randn_like(w_mean);
+      auto flipped = op(x * signs_for(x, signs), perturbation, at::Tensor());
+      return mean + flipped * signs_for(flipped, signs);
+    }
+  }
+  TORCH_CHECK(false, "sample_output: unknown estimator");
+}
+
+}  // namespace bayesnn
