@@ -25,8 +25,7 @@ void BayesConv2dImpl::reset() {
               options.in_channels());
   TORCH_CHECK(options.out_channels() > 0, "BayesConv2d: out_channels must be positive, got ",
               options.out_channels());
-  TORCH_CHECK(options.groups() > 0, "BayesConv2d: groups must be positive, got ",
-              options.groups());
+  TORCH_CHECK(options.groups() > 0, "BayesConv2d: groups must be positive, got ", options.groups());
   TORCH_CHECK(options.in_channels() % options.groups() == 0 &&
                   options.out_channels() % options.groups() == 0,
               "BayesConv2d: in_channels (", options.in_channels(), ") and out_channels (",
@@ -38,8 +37,8 @@ void BayesConv2dImpl::reset() {
   TORCH_CHECK(std::isfinite(options.log_sigma_init()),
               "BayesConv2d: log_sigma_init must be finite, got ", options.log_sigma_init());
   const auto& k = *options.kernel_size();
-  const std::vector<int64_t> shape{options.out_channels(),
-                                   options.in_channels() / options.groups(), k[0], k[1]};
+  const std::vector<int64_t> shape{options.out_channels(), options.in_channels() / options.groups(),
+                                   k[0], k[1]};
   weight_mean = register_parameter("weight_mean", torch::empty(shape));
   weight_log_sigma = register_parameter("weight_log_sigma", torch::empty(shape));
   weight_prior = register_module("weight_prior", PriorModule(options.prior()));
@@ -71,7 +70,8 @@ void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
   stream << "bayesnn::BayesConv2d(" << options.in_channels() << ", " << options.out_channels()
          << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
          << ", padding=" << options.padding();
-  if (*options.dilation() != std::array<int64_t, 2>{1, 1}) stream << ", dilation=" << options.dilation();
+  if (*options.dilation() != std::array<int64_t, 2>{1, 1})
+    stream << ", dilation=" << options.dilation();
   if (options.groups() != 1) stream << ", groups=" << options.groups();
   stream << ", bias=" << std::boolalpha << options.bias()
          << ", prior=" << to_string(options.prior())
@@ -81,8 +81,8 @@ void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
 torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
   TORCH_CHECK((input.dim() == 4 || input.dim() == 3) &&
                   input.size(input.dim() - 3) == options.in_channels(),
-              "BayesConv2d: expected an input [N, ", options.in_channels(),
-              ", H, W] or [", options.in_channels(), ", H, W], got shape ", input.sizes());
+              "BayesConv2d: expected an input [N, ", options.in_channels(), ", H, W] or [",
+              options.in_channels(), ", H, W], got shape ", input.sizes());
   TORCH_CHECK(input.device() == weight_mean.device(), "BayesConv2d: input is on ", input.device(),
               " but the parameters are on ", weight_mean.device());
   if (input.dim() == 3) return forward(input.unsqueeze(0)).squeeze(0);

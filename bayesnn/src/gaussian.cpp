@@ -32,7 +32,8 @@ at::Tensor kl_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
   const auto v = (2.0 * log_scale_log_sigma).exp();
   const auto second_moment = (2.0 * log_sigma).exp().sum() + mean.square().sum();
   // E[log q(w)] - E[log p(w|s)]: the -1/2 log 2pi terms cancel, leaving -1/2 per element.
-  const auto w_term = -0.5 * n - log_sigma.sum() + n * m + 0.5 * (2.0 * (v - m)).exp() * second_moment;
+  const auto w_term =
+      -0.5 * n - log_sigma.sum() + n * m + 0.5 * (2.0 * (v - m)).exp() * second_moment;
   const auto log_q_u = -0.5 * (kLog2Pi + 1.0) - log_scale_log_sigma;
   const auto log_p_u =
       0.5 * std::log(2.0 / M_PI) - std::log(tau) - (2.0 * (m + v)).exp() / (2.0 * tau * tau) + m;

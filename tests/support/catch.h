@@ -7,10 +7,10 @@
 #include <torch/cuda.h>
 
 /// Returns from the enclosing test case with a WARN where no CUDA device is present.
-#define BAYESNN_REQUIRE_CUDA_OR_RETURN()                 \
-  do {                                                   \
-    if (!torch::cuda::is_available()) {                  \
-      WARN("no CUDA device: CUDA checks not run here");  \
-      return;                                            \
-    }                                                    \
+#define BAYESNN_REQUIRE_CUDA_OR_RETURN()                \
+  do {                                                  \
+    if (!torch::cuda::is_available()) {                 \
+      WARN("no CUDA device: CUDA checks not run here"); \
+      return;                                           \
+    }                                                   \
   } while (false)

@@ -22,7 +22,8 @@ namespace bayesnn {
 ///   }
 ///   torch::Tensor forward(const torch::Tensor& x) {
 ///     auto s = mode() == bayesnn::Mode::kMean ? scale_mean
-///                                             : bayesnn::sample_normal(scale_mean, scale_log_sigma);
+///                                             : bayesnn::sample_normal(scale_mean,
+///                                             scale_log_sigma);
 ///     return x * s;
 ///   }
 ///   torch::Tensor kl() override {

@@ -4,7 +4,8 @@
 
 namespace bayesnn {
 
-/// A reparameterized draw from N(mean, exp(log_sigma)²): mean + exp(log_sigma) * eps, eps ~ N(0, I).
+/// A reparameterized draw from N(mean, exp(log_sigma)²): mean + exp(log_sigma) * eps, eps ~ N(0,
+/// I).
 ///
 /// The noise follows the device and dtype of `mean`.
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma);

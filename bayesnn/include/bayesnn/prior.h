@@ -27,8 +27,7 @@ class Prior {
   static Prior fixed(double sd);
   /// s ~ HalfNormal(tau), w | s ~ N(0, s²), with q(log s) = N(m, v) learned jointly;
   /// q starts at m = log(init_sd), sqrt(v) = init_log_scale_sd.
-  static Prior hierarchical(double tau = 1.0, double init_sd = 0.1,
-                            double init_log_scale_sd = 0.1);
+  static Prior hierarchical(double tau = 1.0, double init_sd = 0.1, double init_log_scale_sd = 0.1);
   /// w ~ N(0, s²) with log s a point estimate learned by maximising the ELBO (type-II maximum
   /// likelihood), starting at s = init_sd; with `hyper_tau`, a HalfNormal(hyper_tau) hyperprior
   /// on s adds its negative log density as a MAP term.
