@@ -1,0 +1,161 @@
+#include "bayesnn/dataset.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cstdlib>
+
+#include "bayesnn/idx.h"
+
+namespace bayesnn {
+namespace {
+
+constexpr int64_t kNumClasses = 10;
+
+// SplitMix64's finaliser: nearby (seed, epoch) pairs give unrelated generator seeds.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+std::string to_string(Split split) { return split == Split::kTrain ? "train" : "test"; }
+
+std::string data_root() {
+  const char* env = std::getenv("BAYESNN_DATA");
+  return env != nullptr && *env != '\0' ? std::string(env) : std::string("data");
+}
+
+std::string data_dir(const std::string& name) { return data_root() + "/" + name; }
+
+int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
+
+Dataset Dataset::slice(int64_t begin, int64_t end) const {
+  TORCH_CHECK(0 <= begin && begin <= end && end <= size(), "Dataset::slice: [", begin, ", ", end,
+              ") is not a range within the ", size(), " examples");
+  return Dataset{images.narrow(0, begin, end - begin), labels.narrow(0, begin, end - begin)};
+}
+
+Dataset Dataset::head(int64_t n) const {
+  TORCH_CHECK(0 <= n && n <= size(), "Dataset::head: n = ", n, " must be in [0, ", size(),
+              "] (the number of examples)");
+  return slice(0, n);
+}
+
+Dataset Dataset::to(torch::Device device, bool non_blocking) const {
+  return Dataset{images.to(device, non_blocking), labels.to(device, non_blocking)};
+}
+
+Dataset load_mnist(const std::string& dir, Split split) {
+  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
+  const std::string images_path = dir + "/" + prefix + "-images-idx3-ubyte";
+  const std::string labels_path = dir + "/" + prefix + "-labels-idx1-ubyte";
+  const torch::Tensor images = read_idx_images(images_path);
+  const torch::Tensor labels = read_idx_labels(labels_path);
+  if (images.size(0) != labels.size(0)) {
+    throw DataError(
+        fmt::format("{}: {} images in {}-images-idx3-ubyte but {} labels in "
+                    "{}-labels-idx1-ubyte",
+                    dir, images.size(0), prefix, labels.size(0), prefix));
+  }
+  const torch::Tensor bad = (labels >= kNumClasses).nonzero();
+  if (bad.size(0) > 0) {
+    const int64_t index = bad[0][0].item<int64_t>();
+    throw DataError(fmt::format("{}: label {} at index {}, expected 0..{}", labels_path,
+                                labels[index].item<int64_t>(), index, kNumClasses - 1));
+  }
+  return Dataset{images.unsqueeze(1).to(torch::kFloat32).div_(255.0), labels.to(torch::kInt64)};
+}
+
+int64_t Batch::size() const { return labels.size(0); }
+
+BatchOptions::BatchOptions(int64_t batch_size) : batch_size_(batch_size) {}
+
+Epoch::Epoch(Dataset dataset, torch::Tensor order, const BatchOptions& options)
+    : dataset_(std::move(dataset)), order_(std::move(order)), options_(options) {
+  const int64_t n = dataset_.size();
+  const int64_t b = options_.batch_size();
+  num_batches_ = options_.drop_last() ? n / b : (n + b - 1) / b;
+}
+
+Batch Epoch::batch(int64_t i) const {
+  TORCH_CHECK(0 <= i && i < num_batches_, "Epoch::batch: index ", i, " must be in [0, ",
+              num_batches_, ") (the number of batches)");
+  const int64_t begin = i * options_.batch_size();
+  const int64_t count = std::min(options_.batch_size(), dataset_.size() - begin);
+  Batch batch;
+  if (order_.defined()) {
+    batch.indices = order_.narrow(0, begin, count);
+    batch.images = dataset_.images.index_select(0, batch.indices);
+    batch.labels = dataset_.labels.index_select(0, batch.indices);
+  } else {
+    // In order, a batch is a view: no copy at all.
+    batch.indices = torch::arange(begin, begin + count,
+                                  torch::dtype(torch::kInt64).device(dataset_.labels.device()));
+    batch.images = dataset_.images.narrow(0, begin, count);
+    batch.labels = dataset_.labels.narrow(0, begin, count);
+  }
+  if (options_.device().has_value() && *options_.device() != batch.images.device()) {
+    const torch::Device device = *options_.device();
+    batch.images = batch.images.to(device, /*non_blocking=*/true);
+    batch.labels = batch.labels.to(device, /*non_blocking=*/true);
+    batch.indices = batch.indices.to(device, /*non_blocking=*/true);
+  }
+  return batch;
+}
+
+torch::Tensor Epoch::order() const {
+  return order_.defined()
+             ? order_
+             : torch::arange(dataset_.size(),
+                             torch::dtype(torch::kInt64).device(dataset_.labels.device()));
+}
+
+const Batch& Epoch::Iterator::operator*() const {
+  if (!batch_.has_value()) {
+    batch_ = epoch_->batch(index_);
+  }
+  return *batch_;
+}
+
+Epoch::Iterator& Epoch::Iterator::operator++() {
+  ++index_;
+  batch_.reset();
+  return *this;
+}
+
+BatchLoader::BatchLoader(Dataset dataset, BatchOptions options)
+    : dataset_(std::move(dataset)), options_(std::move(options)) {
+  TORCH_CHECK(dataset_.images.defined() && dataset_.labels.defined(),
+              "BatchLoader: the dataset's images and labels must be defined");
+  TORCH_CHECK(dataset_.images.dim() >= 1 && dataset_.labels.dim() >= 1,
+              "BatchLoader: the dataset's images and labels need an example dimension, got "
+              "shapes ",
+              dataset_.images.sizes(), " and ", dataset_.labels.sizes());
+  TORCH_CHECK(dataset_.images.size(0) == dataset_.labels.size(0), "BatchLoader: the dataset has ",
+              dataset_.images.size(0), " images but ", dataset_.labels.size(0), " labels");
+  const int64_t n = dataset_.size();
+  TORCH_CHECK(options_.batch_size() >= 1 && options_.batch_size() <= n, "BatchLoader: batch_size ",
+              options_.batch_size(), " must be in [1, ", n, "] (the dataset size)");
+}
+
+Epoch BatchLoader::epoch(int64_t epoch) const {
+  TORCH_CHECK(epoch >= 0, "BatchLoader::epoch: epoch ", epoch, " must be >= 0");
+  torch::Tensor order;
+  if (options_.shuffle()) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(
+        mix(options_.seed() ^ mix(static_cast<uint64_t>(epoch))));
+    order = torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.labels.device());
+  }
+  return Epoch(dataset_, std::move(order), options_);
+}
+
+int64_t BatchLoader::batches_per_epoch() const {
+  const int64_t n = dataset_.size();
+  const int64_t b = options_.batch_size();
+  return options_.drop_last() ? n / b : (n + b - 1) / b;
+}
+
+}  // namespace bayesnn
