@@ -8,6 +8,7 @@
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/estimator.h"
 #include "bayesnn/gaussian.h"
+#include "bayesnn/metrics.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/version.h"
