@@ -10,6 +10,7 @@
 #include "bayesnn/estimator.h"
 #include "bayesnn/gaussian.h"
 #include "bayesnn/idx.h"
+#include "bayesnn/metrics.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/version.h"
