@@ -7,6 +7,7 @@
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/estimator.h"
+#include "bayesnn/export.h"
 #include "bayesnn/gaussian.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/prior.h"
