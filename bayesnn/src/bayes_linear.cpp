@@ -1,5 +1,7 @@
 #include "bayesnn/bayes_linear.h"
 
+#include "bayesnn/export.h"
+
 #include <cmath>
 
 namespace bayesnn {
@@ -69,6 +71,16 @@ torch::Tensor BayesLinearImpl::kl() {
   auto kl = weight_prior->kl(weight_mean, weight_log_sigma);
   if (options.bias()) kl = kl + bias_prior->kl(bias_mean, bias_log_sigma);
   return kl;
+}
+
+void BayesLinearImpl::export_torchscript(ExportContext& ctx) const {
+  ctx.describe("prior", to_string(options.prior()));
+  ctx.describe("estimator", to_string(options.estimator()));
+  ctx.describe("weight_prior_scale", fmt::format("{}", weight_prior->scale()));
+  if (options.bias()) ctx.describe("bias_prior_scale", fmt::format("{}", bias_prior->scale()));
+  const auto weight = ctx.variational("weight", weight_mean, weight_log_sigma);
+  const auto bias = ctx.variational("bias", bias_mean, bias_log_sigma);
+  ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
 }
 
 }  // namespace bayesnn

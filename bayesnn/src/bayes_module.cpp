@@ -1,5 +1,7 @@
 #include "bayesnn/bayes_module.h"
 
+#include "bayesnn/export.h"
+
 namespace bayesnn {
 namespace {
 // Visits `model` itself (which need not be owned by a shared_ptr) and then its descendants.
@@ -25,6 +27,10 @@ torch::Tensor kl_divergence(torch::nn::Module& model) {
 
 void set_mode(torch::nn::Module& model, Mode mode) {
   for_each_bayes_module(model, [mode](BayesModule& module) { module.set_mode(mode); });
+}
+
+void BayesModule::export_torchscript(ExportContext& ctx) const {
+  ctx.unsupported("(a BayesModule that does not override export_torchscript)");
 }
 
 int64_t count_bayes_modules(torch::nn::Module& model) {

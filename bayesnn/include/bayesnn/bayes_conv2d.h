@@ -69,6 +69,8 @@ class BayesConv2dImpl : public torch::nn::Cloneable<BayesConv2dImpl>, public Bay
   torch::Tensor forward(const torch::Tensor& input);
   /// KL(q || p) of kernel and bias (and their learned prior scales), closed form.
   torch::Tensor kl() override;
+  /// The export hook: the posterior-mean layer, or one weight draw per posterior sample.
+  void export_torchscript(ExportContext& ctx) const override;
 
   /// The options with which this module was constructed.
   BayesConv2dOptions options;

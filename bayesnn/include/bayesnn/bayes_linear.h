@@ -59,6 +59,8 @@ class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public Bay
   torch::Tensor forward(const torch::Tensor& input);
   /// KL(q || p) of weight and bias (and their learned prior scales), closed form.
   torch::Tensor kl() override;
+  /// The export hook: the posterior-mean layer, or one weight draw per posterior sample.
+  void export_torchscript(ExportContext& ctx) const override;
 
   /// The options with which this module was constructed.
   BayesLinearOptions options;

@@ -6,6 +6,34 @@
 
 namespace bayesnn {
 
+class ExportContext;  // bayesnn/export.h
+
+/// A module that writes its own TorchScript forward when the model is exported
+/// (`export_posterior_mean`, `export_predictive`): the export hook. Every `BayesModule` is one;
+/// a deterministic custom module opts in by deriving from this class as well.
+///
+/// Example:
+/// ```
+/// struct ShiftImpl : torch::nn::Cloneable<ShiftImpl>, bayesnn::ScriptExportable {
+///   ShiftImpl() { reset(); }
+///   void reset() override { shift = register_buffer("shift", torch::ones({1})); }
+///   torch::Tensor forward(const torch::Tensor& x) { return x + shift; }
+///   void export_torchscript(bayesnn::ExportContext& ctx) const override {
+///     ctx.emit("x = x + " + ctx.tensor("shift", shift));
+///   }
+///   torch::Tensor shift;
+/// };
+/// ```
+class ScriptExportable {
+ public:
+  virtual ~ScriptExportable() = default;
+
+  /// Writes TorchScript statements that read this module's input from the variable `x` and
+  /// assign its output to `x`, storing its tensors with `ctx.tensor(...)` (posterior mean) or
+  /// drawing them with `ctx.variational(...)` (a fresh posterior sample in the predictive).
+  virtual void export_torchscript(ExportContext& ctx) const = 0;
+};
+
 /// The interface every Bayesian module implements: the extension point of bayesnn.
 ///
 /// A Bayesian layer derives from both a torch module and this class. `kl_divergence(model)`
@@ -32,10 +60,8 @@ namespace bayesnn {
 ///   torch::Tensor scale_mean, scale_log_sigma;
 /// };
 /// ```
-class BayesModule {
+class BayesModule : public ScriptExportable {
  public:
-  virtual ~BayesModule() = default;
-
   /// KL(q || p) of this module's own variational parameters (children report their own):
   /// a scalar tensor on the parameters' device, differentiable.
   virtual torch::Tensor kl() = 0;
@@ -45,6 +71,12 @@ class BayesModule {
 
   /// The current mode (`Mode::kSample` after construction).
   Mode mode() const { return mode_; }
+
+  /// The export hook (see `ScriptExportable`). The default throws the exporter's
+  /// "unsupported module" error naming the type and path: a custom Bayesian layer overrides it
+  /// to be exportable, e.g. `ctx.emit("x = x * " + ctx.variational("scale", scale_mean,
+  /// scale_log_sigma));`.
+  void export_torchscript(ExportContext& ctx) const override;
 
  private:
   Mode mode_ = Mode::kSample;

@@ -8,6 +8,7 @@
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/estimator.h"
+#include "bayesnn/export.h"
 #include "bayesnn/gaussian.h"
 #include "bayesnn/idx.h"
 #include "bayesnn/metrics.h"
