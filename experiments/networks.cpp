@@ -1,0 +1,107 @@
+#include "networks.h"
+
+#include <torch/torch.h>
+
+#include "bayesnn/bayes_conv2d.h"
+#include "bayesnn/bayes_linear.h"
+#include "bayesnn/prior.h"
+
+namespace bayesnn::experiment {
+namespace {
+
+constexpr int64_t kClasses = 10;
+constexpr int64_t kImageSide = 28;
+constexpr int64_t kMlpHidden = 800;
+constexpr int64_t kCnnChannels = 32;
+constexpr int64_t kCnnKernel = 5;
+constexpr int64_t kCnnDense = 256;
+
+torch::nn::AnyModule activation(const std::string& name) {
+  if (name == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
+  TORCH_CHECK(name == "tanh", "unknown activation '", name, "': expected relu or tanh");
+  return torch::nn::AnyModule(torch::nn::Tanh());
+}
+
+Prior prior_of(const NetworkSpec& spec) {
+  const bool hierarchical = spec.model.rfind("hier-", 0) == 0;
+  return hierarchical ? Prior::hierarchical(spec.tau, spec.prior_sd) : Prior::fixed(spec.prior_sd);
+}
+
+BayesLinear dense(const NetworkSpec& spec, int64_t in, int64_t out) {
+  return BayesLinear(BayesLinearOptions(in, out)
+                         .prior(prior_of(spec))
+                         .estimator(spec.estimator)
+                         .log_sigma_init(spec.init_log_sigma));
+}
+
+BayesConv2d conv(const NetworkSpec& spec, int64_t in, int64_t out) {
+  return BayesConv2d(BayesConv2dOptions(in, out, kCnnKernel)
+                         .prior(prior_of(spec))
+                         .estimator(spec.estimator)
+                         .log_sigma_init(spec.init_log_sigma));
+}
+
+}  // namespace
+
+torch::nn::Sequential build_network(const NetworkSpec& spec) {
+  torch::nn::Sequential net;
+  if (spec.model == "mlp" || spec.model == "hier-mlp") {
+    net->push_back("flatten", torch::nn::Flatten());
+    net->push_back("fc1", dense(spec, kImageSide * kImageSide, kMlpHidden));
+    net->push_back("act1", activation(spec.activation));
+    net->push_back("fc2", dense(spec, kMlpHidden, kMlpHidden));
+    net->push_back("act2", activation(spec.activation));
+    net->push_back("fc3", dense(spec, kMlpHidden, kClasses));
+    return net;
+  }
+  TORCH_CHECK(spec.model == "cnn" || spec.model == "hier-cnn", "unknown model '", spec.model,
+              "': expected mlp, hier-mlp, cnn or hier-cnn");
+  // 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4.
+  const int64_t side = ((kImageSide - kCnnKernel + 1) / 2 - kCnnKernel + 1) / 2;
+  net->push_back("conv1", conv(spec, 1, kCnnChannels));
+  net->push_back("act1", activation(spec.activation));
+  net->push_back("pool1", torch::nn::MaxPool2d(2));
+  net->push_back("conv2", conv(spec, kCnnChannels, kCnnChannels));
+  net->push_back("act2", activation(spec.activation));
+  net->push_back("pool2", torch::nn::MaxPool2d(2));
+  net->push_back("flatten", torch::nn::Flatten());
+  net->push_back("fc1", dense(spec, kCnnChannels * side * side, kCnnDense));
+  net->push_back("act3", activation(spec.activation));
+  net->push_back("fc2", dense(spec, kCnnDense, kClasses));
+  return net;
+}
+
+void set_estimator(torch::nn::Sequential& net, Estimator estimator) {
+  for (const auto& module : net->modules(/*include_self=*/false)) {
+    if (auto* linear = dynamic_cast<BayesLinearImpl*>(module.get())) {
+      linear->options.estimator(estimator);
+    } else if (auto* convolution = dynamic_cast<BayesConv2dImpl*>(module.get())) {
+      convolution->options.estimator(estimator);
+    }
+  }
+}
+
+void init_means_normal(torch::nn::Sequential& net, double sd) {
+  torch::NoGradGuard no_grad;
+  for (auto& parameter : net->named_parameters()) {
+    const auto& name = parameter.key();
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, "_mean") == 0 &&
+        name.find("_prior.") == std::string::npos) {
+      parameter.value().normal_(0.0, sd);
+    }
+  }
+}
+
+std::map<std::string, std::pair<double, double>> log_scale_posteriors(
+    const torch::nn::Sequential& net) {
+  std::map<std::string, std::pair<double, double>> result;
+  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
+    const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
+    if (prior == nullptr || prior->prior().kind() != Prior::Kind::kHierarchical) continue;
+    result[item.key()] = {prior->log_scale_mean.item<double>(),
+                          prior->log_scale_log_sigma.exp().item<double>()};
+  }
+  return result;
+}
+
+}  // namespace bayesnn::experiment

@@ -1,0 +1,40 @@
+// The article's four networks as torch::nn::Sequential models of bayesnn layers.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include "bayesnn/estimator.h"
+
+namespace bayesnn::experiment {
+
+/// What a network is built from.
+struct NetworkSpec {
+  std::string model = "mlp";        ///< mlp, hier-mlp, cnn or hier-cnn
+  std::string activation = "relu";  ///< relu or tanh
+  Estimator estimator = Estimator::kLocalReparameterization;
+  double prior_sd = 0.1;         ///< fixed prior sd; initial sd of a hierarchical prior
+  double tau = 1.0;              ///< HalfNormal(tau) hyperprior (hier-*)
+  double init_log_sigma = -6.0;  ///< every *_log_sigma starts here
+};
+
+/// mlp/hier-mlp: flatten → fc1 784→800 → act → fc2 800→800 → act → fc3 800→10.
+/// cnn/hier-cnn: conv1 32@5x5 → act → pool → conv2 32@5x5 → act → pool → flatten →
+/// fc1 512→256 → act → fc2 256→10 (valid convolutions, 2x2 max-pooling). Every weight and
+/// bias is Bayesian with its own prior: N(0, prior_sd²), or for hier-* s ~ HalfNormal(tau),
+/// w | s ~ N(0, s²).
+torch::nn::Sequential build_network(const NetworkSpec& spec);
+
+/// Sets the estimator every Bayesian layer of `net` uses in `Mode::kSample`.
+void set_estimator(torch::nn::Sequential& net, Estimator estimator);
+
+/// Re-initialises every `*_mean` parameter of `net` from N(0, sd²) (the article's testval).
+void init_means_normal(torch::nn::Sequential& net, double sd);
+
+/// For every hierarchical prior of `net`: the mean and sd of q(log s), by prior name.
+std::map<std::string, std::pair<double, double>> log_scale_posteriors(
+    const torch::nn::Sequential& net);
+
+}  // namespace bayesnn::experiment

@@ -1,0 +1,146 @@
+#include "options.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace bayesnn::experiment {
+namespace {
+
+// softplus(0) = log 2: PyMC3's mean-field ADVI starts every sd there (rho = 0).
+const double kPyMC3InitLogSigma = std::log(std::log(2.0));
+
+const CLI::Validator kFinite(
+    [](std::string& value) -> std::string {
+      double number = 0;
+      if (!CLI::detail::lexical_cast(value, number) || !std::isfinite(number)) {
+        return "Value " + value + " is not a finite number";
+      }
+      return {};
+    },
+    "FINITE");
+
+std::string shell_quoted(const std::string& word) {
+  if (!word.empty() && word.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos) {
+    return word;
+  }
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& exit_code) {
+  ExperimentOptions o;
+  CLI::App app{
+      "bayesnn-experiment: trains one of the article's Bayesian networks on MNIST by minibatch "
+      "ADVI, then measures its posterior predictive (accuracy, calibration, uncertainty, "
+      "out-of-distribution detection) and writes metrics.json, log.jsonl, checkpoint.pt, "
+      "predictions.csv, posterior_mean.pt and predictive.pt into --out.",
+      "bayesnn-experiment"};
+  app.option_defaults()->always_capture_default();
+
+  app.add_option("--model", o.model,
+                 "Network: mlp (784-800-800-10, N(0, prior-sd²) priors), "
+                 "hier-mlp (HalfNormal(tau) prior sd per tensor), cnn, hier-cnn")
+      ->check(CLI::IsMember({"mlp", "hier-mlp", "cnn", "hier-cnn"}));
+  app.add_option("--estimator", o.estimator, "Training estimator of each layer's output")
+      ->check(CLI::IsMember({"reparam", "local", "flipout"}));
+  app.add_option("--activation", o.activation, "Hidden activation")
+      ->check(CLI::IsMember({"relu", "tanh"}));
+  app.add_option("--epochs", o.epochs, "Training epochs")->check(CLI::PositiveNumber);
+  app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(CLI::PositiveNumber);
+  app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr-final", o.lr_final_fraction,
+                 "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
+      ->check(CLI::Range(1e-9, 1.0));
+  app.add_option("--train-samples", o.train_samples,
+                 "Monte Carlo samples of the network per training step")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--test-samples", o.test_samples, "Posterior samples S of the predictive")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--prior-sd", o.prior_sd, "sd of the fixed N(0, sd²) prior (mlp, cnn)")
+      ->check(CLI::PositiveNumber & kFinite);
+  app.add_option("--tau", o.tau, "Scale of the HalfNormal(tau) hyperprior (hier-mlp, hier-cnn)")
+      ->check(CLI::PositiveNumber & kFinite);
+  app.add_option("--init-log-sigma", o.init_log_sigma,
+                 "Initial value of every *_log_sigma (log of the posterior sd)")
+      ->check(kFinite);
+  app.add_option("--init-mean-sd", o.init_mean_sd,
+                 "> 0: initialise every *_mean from N(0, sd²); 0: torch's initialisation")
+      ->check(CLI::NonNegativeNumber & kFinite);
+  app.add_option("--kl-weight", o.kl_weight,
+                 "Weight of the KL term (1: the ELBO; anything else is a tempered posterior and "
+                 "is labelled so in metrics.json)")
+      ->check(CLI::NonNegativeNumber & kFinite);
+  app.add_option("--kl-warmup", o.kl_warmup_epochs,
+                 "Epochs over which the KL weight ramps linearly from 0 (0: off)")
+      ->check(CLI::NonNegativeNumber & kFinite);
+  app.add_option("--prediction", o.prediction,
+                 "Predicted class: mean (argmax of the mean probabilities) or mode (of the S "
+                 "sampled labels, the article's)")
+      ->check(CLI::IsMember({"mean", "mode"}));
+  app.add_option("--predict-estimator", o.predict_estimator,
+                 "Estimator while predicting (same: the training one); every estimator has the "
+                 "same per-example predictive, reparam is the cheapest")
+      ->check(CLI::IsMember({"reparam", "local", "flipout", "same"}));
+  app.add_option("--train-limit", o.train_limit, "Use the first N training images (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", o.test_limit,
+                 "Use the first N test and OOD images (0: all; for smoke tests)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--eval-every", o.eval_every,
+                 "Record the posterior-mean test accuracy every N epochs (0: off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--seed", o.seed, "Seed of initialisation, batch order and sampling");
+  app.add_option("--device", o.device, "Where to train and predict")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(CLI::PositiveNumber);
+  app.add_option("--data", o.data,
+                 "Directory of the IDX files to train and test on (default: $BAYESNN_DATA/mnist, "
+                 "else data/mnist)");
+  app.add_option("--ood-data", o.ood_data,
+                 "Directory of the out-of-distribution test set (default: "
+                 "$BAYESNN_DATA/fashion-mnist, else data/fashion-mnist)");
+  app.add_option("--out", o.out, "Output directory (default: runs/<model>)");
+  app.add_flag("--resume", o.resume, "Continue from <out>/checkpoint.pt");
+  app.add_option("--preset", o.preset,
+                 "article: the article's setup (tanh, reparam, first 50,000 images, batch 500, "
+                 "500 epochs, PyMC3's initial sd log 2, means N(0, 1), constant lr, no warm-up, "
+                 "modal prediction of 100 samples); explicit options override it")
+      ->check(CLI::IsMember({"article"}));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    exit_code = app.exit(error);
+    return std::nullopt;
+  }
+
+  if (o.preset == "article") {
+    auto unset = [&](const char* name) { return app.count(name) == 0; };
+    if (unset("--activation")) o.activation = "tanh";
+    if (unset("--estimator")) o.estimator = "reparam";
+    if (unset("--train-limit")) o.train_limit = 50000;
+    if (unset("--batch-size")) o.batch_size = 500;
+    if (unset("--epochs")) o.epochs = 500;
+    if (unset("--test-samples")) o.test_samples = 100;
+    if (unset("--prediction")) o.prediction = "mode";
+    if (unset("--init-log-sigma")) o.init_log_sigma = kPyMC3InitLogSigma;
+    if (unset("--init-mean-sd")) o.init_mean_sd = 1.0;
+    if (unset("--lr-final")) o.lr_final_fraction = 1.0;
+    if (unset("--kl-warmup")) o.kl_warmup_epochs = 0.0;
+  }
+
+  std::vector<std::string> words(argv, argv + argc);
+  for (size_t i = 0; i < words.size(); ++i) {
+    o.command += (i ? " " : "") + shell_quoted(words[i]);
+  }
+  exit_code = 0;
+  return o;
+}
+
+}  // namespace bayesnn::experiment

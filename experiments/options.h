@@ -1,0 +1,48 @@
+// The command line of bayesnn-experiment: every option, its default, and the article preset.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace bayesnn::experiment {
+
+/// Everything one run of `bayesnn-experiment` is configured by; the defaults are the
+/// recommended (full-schedule) settings, `--preset article` the article's.
+struct ExperimentOptions {
+  std::string model = "mlp";        ///< mlp, hier-mlp, cnn or hier-cnn
+  std::string estimator = "local";  ///< reparam, local or flipout (training)
+  std::string activation = "relu";  ///< relu or tanh
+  int64_t epochs = 20;              ///< training epochs
+  int64_t batch_size = 128;         ///< minibatch size
+  double lr = 1e-3;                 ///< Adam's initial learning rate
+  double lr_final_fraction = 0.05;  ///< cosine decay to lr * this (1: constant)
+  int64_t train_samples = 1;        ///< Monte Carlo samples of the network per step
+  int64_t test_samples = 100;       ///< posterior samples S of the predictive
+  double prior_sd = 0.1;            ///< sd of the fixed N(0, sd²) prior (mlp, cnn)
+  double tau = 1.0;                 ///< HalfNormal(tau) hyperprior scale (hier-*)
+  double init_log_sigma = -6.0;     ///< initial value of every *_log_sigma
+  double init_mean_sd = 0.0;        ///< > 0: means start N(0, sd²); 0: torch's initialisation
+  double kl_weight = 1.0;           ///< 1: the ELBO; other values are a tempered posterior
+  double kl_warmup_epochs = 1.0;    ///< the KL weight ramps up linearly over this many epochs
+  std::string prediction = "mean";  ///< mean: argmax of the mean probabilities; mode: of labels
+  std::string predict_estimator = "reparam";  ///< estimator while predicting, or "same"
+  int64_t train_limit = 0;                    ///< use the first N training images (0: all)
+  int64_t test_limit = 0;                     ///< use the first N test (and OOD) images (0: all)
+  int64_t eval_every = 0;      ///< posterior-mean test accuracy every N epochs (0: off)
+  uint64_t seed = 1;           ///< seeds initialisation, batch order and noise
+  std::string device = "cpu";  ///< cpu or cuda
+  int threads = 2;             ///< LibTorch intra-op threads
+  std::string data;            ///< training/test data directory ("": data_dir("mnist"))
+  std::string ood_data;        ///< OOD test set directory ("": data_dir("fashion-mnist"))
+  std::string out;             ///< output directory ("": runs/<model>)
+  bool resume = false;         ///< continue from <out>/checkpoint.pt
+  std::string preset;          ///< "" or "article"
+  std::string command;         ///< the full command line, as typed
+};
+
+/// Parses the command line. On --help, or on an unknown or malformed option (after printing
+/// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).
+std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& exit_code);
+
+}  // namespace bayesnn::experiment
