@@ -41,7 +41,9 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
       "out-of-distribution detection) and writes metrics.json, log.jsonl, checkpoint.pt, "
       "predictions.csv, posterior_mean.pt and predictive.pt into --out.",
       "bayesnn-experiment"};
-  app.option_defaults()->always_capture_default();
+  // The last of a repeated option wins, so a command line can be extended to override itself.
+  app.option_defaults()->always_capture_default()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
 
   app.add_option("--model", o.model,
                  "Network: mlp (784-800-800-10, N(0, prior-sd²) priors), "
