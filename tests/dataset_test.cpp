@@ -10,10 +10,13 @@
 #include "bayesnn/dataset.h"
 #include "bayesnn/idx.h"
 #include "support/idx_files.h"
+#include "support/real_data.h"
 
 namespace bnn = bayesnn;
 using bnn::test::counting_bytes;
 using bnn::test::idx_bytes;
+using bnn::test::real_data_dir;
+using bnn::test::real_data_present;
 using bnn::test::TempDir;
 using bnn::test::write_file;
 
@@ -63,25 +66,6 @@ class EnvGuard {
 };
 
 // The directory of a real dataset: $BAYESNN_DATA/name, else the build's BAYESNN_DATA_DIR/name.
-std::string real_data_dir(const std::string& name) {
-  const char* env = std::getenv("BAYESNN_DATA");
-  const std::string root = env != nullptr && *env != '\0' ? env : BAYESNN_DATA_DIR;
-  return root + "/" + name;
-}
-
-// Whether a real dataset is present; if not, WARNs, or FAILs under CI=true (where
-// tools/setup must have fetched it).
-bool real_data_present(const std::string& dir) {
-  if (std::filesystem::exists(dir + "/t10k-labels-idx1-ubyte")) {
-    return true;
-  }
-  const char* ci = std::getenv("CI");
-  if (ci != nullptr && std::string(ci) == "true") {
-    FAIL(dir << " is absent under CI=true: tools/setup should have fetched it");
-  }
-  WARN(dir << " is absent: real-data checks not run here (run tools/setup)");
-  return false;
-}
 
 }  // namespace
 

@@ -8,32 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.h"
+
 namespace bayesnn::test {
-
-/// A fresh directory under the system temp directory, removed with its files on destruction.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device device;
-    path_ = std::filesystem::temp_directory_path() /
-            ("bayesnn-test-" + std::to_string(device()) + std::to_string(device()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  /// The path of `name` inside this directory.
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  /// The directory itself.
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 /// Appends `value` as four big-endian bytes.
 inline void put_big_endian(std::vector<uint8_t>& bytes, uint32_t value) {
@@ -68,6 +45,32 @@ inline std::vector<uint8_t> counting_bytes(size_t count) {
     bytes[i] = static_cast<uint8_t>(i % 256);
   }
   return bytes;
+}
+
+/// Writes an MNIST-shaped directory (`train-*` and `t10k-*` IDX files, 28x28 images, labels
+/// 0..9) of `train` and `test` examples whose class is easy to learn: label c lights a 6x6
+/// square at a position of its own, over faint seeded noise.
+inline void write_synthetic_mnist(const std::string& dir, uint32_t train, uint32_t test,
+                                  uint32_t seed = 0) {
+  std::mt19937 random(seed);
+  auto write_split = [&](const std::string& prefix, uint32_t count) {
+    std::vector<uint8_t> pixels(static_cast<size_t>(count) * 28 * 28), labels(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      const auto label = static_cast<uint8_t>(random() % 10);
+      labels[i] = label;
+      uint8_t* image = pixels.data() + static_cast<size_t>(i) * 28 * 28;
+      for (int p = 0; p < 28 * 28; ++p) image[p] = static_cast<uint8_t>(random() % 40);
+      const int top = 2 + (label / 5) * 12, left = 1 + (label % 5) * 5;
+      for (int r = top; r < top + 6; ++r) {
+        for (int c = left; c < left + 6 && c < 28; ++c) image[r * 28 + c] = 255;
+      }
+    }
+    write_file(dir + "/" + prefix + "-images-idx3-ubyte",
+               idx_bytes(0x803, {count, 28, 28}, pixels));
+    write_file(dir + "/" + prefix + "-labels-idx1-ubyte", idx_bytes(0x801, {count}, labels));
+  };
+  write_split("train", train);
+  write_split("t10k", test);
 }
 
 }  // namespace bayesnn::test

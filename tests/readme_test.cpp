@@ -1,0 +1,126 @@
+// The README's examples, compiled and run here; a test checks that the README still holds them
+// verbatim, so the front door never shows code that does not build.
+#include "support/catch.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "bayesnn/bayesnn.h"
+#include "support/idx_files.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Each line stripped of leading whitespace; with markers, only the lines between them.
+std::string stripped(const std::string& text, const std::string& begin = {},
+                     const std::string& end = {}) {
+  std::istringstream lines(text);
+  std::string line, out;
+  bool inside = begin.empty();
+  while (std::getline(lines, line)) {
+    const auto first = line.find_first_not_of(' ');
+    const auto content = first == std::string::npos ? std::string() : line.substr(first);
+    if (!end.empty() && inside && content.rfind(end, 0) == 0) break;
+    if (inside) out += content + "\n";
+    if (!begin.empty() && content.rfind(begin, 0) == 0) inside = true;
+  }
+  return out;
+}
+
+// Points bayesnn::data_root() at `dir` for the lifetime of the guard.
+class DataRootGuard {
+ public:
+  explicit DataRootGuard(const std::string& dir) {
+    const char* previous = std::getenv("BAYESNN_DATA");
+    if (previous != nullptr) previous_ = previous;
+    setenv("BAYESNN_DATA", dir.c_str(), 1);
+  }
+  ~DataRootGuard() {
+    if (previous_.empty()) {
+      unsetenv("BAYESNN_DATA");
+    } else {
+      setenv("BAYESNN_DATA", previous_.c_str(), 1);
+    }
+  }
+
+ private:
+  std::string previous_;
+};
+
+// The README's "The article's hierarchical MLP in ten lines", verbatim between the markers.
+double readme_hierarchical_mlp(torch::nn::Sequential& net_out) {
+  // BEGIN README hierarchical MLP
+  namespace bnn = bayesnn;
+  auto layer = [](int64_t in, int64_t out) {
+    return bnn::BayesLinear(bnn::BayesLinearOptions(in, out)
+                                .prior(bnn::Prior::hierarchical(/*tau=*/1.0))
+                                .estimator(bnn::Estimator::kLocalReparameterization));
+  };
+  torch::nn::Sequential net(torch::nn::Flatten(), layer(784, 800), torch::nn::ReLU(),
+                            layer(800, 800), torch::nn::ReLU(), layer(800, 10));
+  auto train = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
+  bnn::Trainer(net, bnn::TrainerOptions().epochs(10).batch_size(128)).fit(train);
+  auto test = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTest);
+  auto prediction = bnn::predict(net, test.images, /*samples=*/100);
+  double accuracy = bnn::metrics::accuracy(prediction.probs, test.labels);
+  auto scales = bnn::prior_scales(*net);  // {"1.weight_prior": 0.04, ...}: learned prior sds
+  // END README hierarchical MLP
+  CHECK(scales.count("1.weight_prior") == 1);
+  net_out = net;
+  return accuracy;
+}
+
+}  // namespace
+
+TEST_CASE("README: the hierarchical MLP example trains and predicts", "[readme]") {
+  bayesnn::test::TempDir dir;
+  fs::create_directories(dir.file("mnist"));
+  bayesnn::test::write_synthetic_mnist(dir.file("mnist"), 2000, 500, /*seed=*/80);
+  DataRootGuard root(dir.path());
+  torch::manual_seed(81);
+  torch::nn::Sequential net;
+  const double accuracy = readme_hierarchical_mlp(net);
+  // The synthetic classes are separable; ten epochs of 2000 images learn them.
+  CHECK(accuracy > 0.9);
+  CHECK(bayesnn::count_bayes_modules(*net) == 3);
+}
+
+TEST_CASE("README: holds the examples that the tests compile, verbatim", "[readme]") {
+  const fs::path source(BAYESNN_SOURCE_DIR);
+  const auto readme = stripped(read_text(source / "README.md"));
+  REQUIRE_FALSE(readme.empty());
+  SECTION("the hierarchical MLP") {
+    const auto example = stripped(read_text(source / "tests" / "readme_test.cpp"),
+                                  "// BEGIN README hierarchical MLP", "// END README");
+    REQUIRE_FALSE(example.empty());
+    CHECK(readme.find(example) != std::string::npos);
+  }
+  SECTION("loading an exported model in C++ (run by the export tests)") {
+    const auto example = stripped(read_text(source / "tests" / "export_test.cpp"),
+                                  "// BEGIN docs/export.md C++", "// END docs/export.md C++");
+    REQUIRE_FALSE(example.empty());
+    CHECK(readme.find(example) != std::string::npos);
+  }
+  SECTION("loading an exported model in Python (run by the export tests)") {
+    const auto example = stripped(read_text(source / "docs" / "export.md"), "```python", "```");
+    REQUIRE_FALSE(example.empty());
+    CHECK(readme.find(example) != std::string::npos);
+  }
+  SECTION("the test command is what CI runs") {
+    CHECK(readme.find("tools/test\n") != std::string::npos);
+    CHECK(read_text(source / ".ci" / "run").find("\ntools/test\n") != std::string::npos);
+  }
+}
