@@ -35,7 +35,7 @@ namespace {
 constexpr int kOpenBlasThreads = 1;
 // Images per forward while predicting: bounds memory, not the result.
 constexpr int64_t kPredictBatchMlp = 10000;
-constexpr int64_t kPredictBatchCnn = 2000;
+constexpr int64_t kPredictBatchCnn = 100;
 // Bins of the reliability diagram and of the ECE.
 constexpr int64_t kCalibrationBins = 15;
 
@@ -163,7 +163,11 @@ int run(const ExperimentOptions& options) {
     fmt::print("resumed from {} at epoch {}\n", checkpoint_path, trainer.epoch());
   }
   const bnn::PredictOptions predict_options =
-      bnn::PredictOptions().batch_size(is_cnn ? kPredictBatchCnn : kPredictBatchMlp).device(device);
+      bnn::PredictOptions()
+          .batch_size(options.predict_batch > 0 ? options.predict_batch
+                      : is_cnn                  ? kPredictBatchCnn
+                                                : kPredictBatchMlp)
+          .device(device);
   trainer.on_epoch = [&](const bnn::EpochStats& stats) {
     fmt::print(
         "epoch {:>3}/{}  elbo {:9.4f}  nll {:.4f}  kl {:10.1f}  kl_weight {:.2f}  "
@@ -289,6 +293,7 @@ int run(const ExperimentOptions& options) {
         {"kl_warmup", options.kl_warmup_epochs},
         {"prediction", options.prediction},
         {"predict_estimator", options.predict_estimator},
+        {"predict_batch", options.predict_batch},
         {"train_limit", options.train_limit},
         {"test_limit", options.test_limit},
         {"preset", options.preset}}},

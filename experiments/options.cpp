@@ -89,6 +89,10 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Estimator while predicting (same: the training one); every estimator has the "
                  "same per-example predictive, reparam is the cheapest")
       ->check(CLI::IsMember({"reparam", "local", "flipout", "same"}));
+  app.add_option("--predict-batch", o.predict_batch,
+                 "Images per forward while predicting (0: 10000 for the MLPs, 100 for the CNNs); "
+                 "bounds memory, not the result")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--train-limit", o.train_limit, "Use the first N training images (0: all)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--test-limit", o.test_limit,

@@ -26,6 +26,7 @@ struct ExperimentOptions {
   double kl_weight = 1.0;           ///< 1: the ELBO; other values are a tempered posterior
   double kl_warmup_epochs = 1.0;    ///< the KL weight ramps up linearly over this many epochs
   std::string prediction = "mean";  ///< mean: argmax of the mean probabilities; mode: of labels
+  int64_t predict_batch = 0;        ///< images per forward while predicting (0: per model)
   std::string predict_estimator = "reparam";  ///< estimator while predicting, or "same"
   int64_t train_limit = 0;                    ///< use the first N training images (0: all)
   int64_t test_limit = 0;                     ///< use the first N test (and OOD) images (0: all)
