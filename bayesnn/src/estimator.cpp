@@ -4,6 +4,8 @@
 
 #include "bayesnn/gaussian.h"
 
+#include "noise.h"
+
 namespace bayesnn {
 namespace {
 // Keeps sqrt differentiable where an input row is all zero and there is no bias.
@@ -59,7 +61,7 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
     }
     case Estimator::kFlipout: {
       auto mean = op(x, w_mean, maybe_sample(b_mean, b_log_sigma));
-      auto perturbation = w_log_sigma.exp() * at::randn_like(w_mean);
+      auto perturbation = scaled_noise(w_log_sigma);
       auto flipped = op(x * signs_for(x, signs), perturbation, at::Tensor());
       return mean + flipped * signs_for(flipped, signs);
     }

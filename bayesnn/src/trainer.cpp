@@ -21,11 +21,21 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Gradients are set to none rather than zeroed (LibTorch 2.x's default): the backward then
+// writes each gradient instead of adding it to a zeroed buffer, a pass over every parameter
+// less. Adam skips a parameter that got no gradient, as it does in LibTorch 2.x.
+void clear_gradients(torch::optim::Optimizer& optimizer) {
+  for (auto& group : optimizer.param_groups()) {
+    for (auto& parameter : group.params()) parameter.mutable_grad() = torch::Tensor();
+  }
+}
+
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
 
 void print_progress(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double rate,
                     double eta, double loss) {
-  std::fprintf(stderr, "\r\033[Kepoch %lld/%lld  batch %lld/%lld  %.0f img/s  ETA %02d:%02d  loss %.4f",
+  std::fprintf(stderr,
+               "\r\033[Kepoch %lld/%lld  batch %lld/%lld  %.0f img/s  ETA %02d:%02d  loss %.4f",
                static_cast<long long>(epoch), static_cast<long long>(epochs),
                static_cast<long long>(batch), static_cast<long long>(batches), rate,
                static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, loss);
@@ -34,18 +44,12 @@ void print_progress(int64_t epoch, int64_t epochs, int64_t batch, int64_t batche
 }  // namespace
 
 std::string to_json_line(const EpochStats& stats) {
-  nlohmann::json line = {{"epoch", stats.epoch},
-                         {"step", stats.step},
-                         {"elbo", stats.elbo},
-                         {"nll", stats.nll},
-                         {"kl", stats.kl},
-                         {"kl_weight", stats.kl_weight},
-                         {"loss", stats.loss},
-                         {"accuracy", stats.accuracy},
-                         {"seconds", stats.seconds},
-                         {"images_per_second", stats.images_per_second},
-                         {"lr", stats.lr},
-                         {"prior_scales", stats.prior_scales}};
+  nlohmann::json line = {{"epoch", stats.epoch},     {"step", stats.step},
+                         {"elbo", stats.elbo},       {"nll", stats.nll},
+                         {"kl", stats.kl},           {"kl_weight", stats.kl_weight},
+                         {"loss", stats.loss},       {"accuracy", stats.accuracy},
+                         {"seconds", stats.seconds}, {"images_per_second", stats.images_per_second},
+                         {"lr", stats.lr},           {"prior_scales", stats.prior_scales}};
   return line.dump();
 }
 
@@ -71,8 +75,8 @@ Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood
   torch::manual_seed(options_.seed());
   model_.module->to(options_.device());
   likelihood_->to(options_.device());
-  optimizer_ = std::make_unique<torch::optim::Adam>(parameters(),
-                                                    torch::optim::AdamOptions(options_.lr()));
+  optimizer_ =
+      std::make_unique<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(options_.lr()));
 }
 
 void Trainer::set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer) {
@@ -88,8 +92,8 @@ std::vector<torch::Tensor> Trainer::parameters() const {
 
 double Trainer::current_kl_weight() const {
   if (options_.kl_warmup_steps() == 0) return options_.kl_weight();
-  const double ramp = std::min(1.0, static_cast<double>(step_) /
-                                        static_cast<double>(options_.kl_warmup_steps()));
+  const double ramp =
+      std::min(1.0, static_cast<double>(step_) / static_cast<double>(options_.kl_warmup_steps()));
   return options_.kl_weight() * ramp;
 }
 
@@ -124,10 +128,11 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
   int64_t seen = 0, correct = 0, batch_index = 0;
   for (const auto& batch : loader.epoch(epoch_)) {
     if (schedule_lr) {
-      for (auto& group : optimizer_->param_groups()) group.options().set_lr(current_lr(total_steps));
+      for (auto& group : optimizer_->param_groups())
+        group.options().set_lr(current_lr(total_steps));
     }
     kl_weight = current_kl_weight();
-    optimizer_->zero_grad();
+    clear_gradients(*optimizer_);
     torch::Tensor nll;
     torch::Tensor first_output;
     for (int64_t sample = 0; sample < options_.train_samples(); ++sample) {
@@ -143,8 +148,8 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
     if (!std::isfinite(nll_now) || !std::isfinite(kl_value)) {
       if (show_progress) std::fputc('\n', stderr);
       throw NonFiniteLossError(fmt::format(
-          "training stopped at step {} (epoch {}, batch {}): the {} is {}{}", step_ + 1,
-          epoch_ + 1, batch_index + 1, std::isfinite(nll_now) ? "KL" : "NLL",
+          "training stopped at step {} (epoch {}, batch {}): the {} is {}{}", step_ + 1, epoch_ + 1,
+          batch_index + 1, std::isfinite(nll_now) ? "KL" : "NLL",
           std::isfinite(nll_now) ? kl_value : nll_now,
           options_.checkpoint_path().empty()
               ? ""

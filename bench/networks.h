@@ -1,0 +1,47 @@
+// The networks the benchmark times: the article's 2x800 MLP and max-pool CNN, deterministic
+// (plain torch::nn) or Bayesian (bayesnn layers), with the FLOPs of their matmuls and
+// convolutions counted per example.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <torch/nn/modules/container/sequential.h>
+
+#include "bayesnn/estimator.h"
+#include "bayesnn/prior.h"
+
+namespace bench {
+
+/// Which architecture.
+enum class Arch { kMlp, kCnn };
+
+/// "mlp" or "cnn".
+std::string to_string(Arch arch);
+
+/// A network variant: deterministic (no estimator) or Bayesian with an estimator and a prior.
+struct Variant {
+  Arch arch = Arch::kMlp;
+  std::optional<bayesnn::Estimator> estimator;  ///< unset: the deterministic network
+  std::string prior = "fixed";                  ///< "fixed" (N(0, 0.1²)) or "hierarchical"
+
+  bool bayesian() const { return estimator.has_value(); }
+  /// "mlp/det", "mlp/local/fixed", "cnn/flipout/hierarchical", ...
+  std::string name() const;
+};
+
+/// Builds the network of `variant` (28x28 single-channel inputs, 10 classes, tanh).
+torch::nn::Sequential make_network(const Variant& variant);
+
+/// FLOPs (multiply-adds count 2) of the matmuls and convolutions of one forward pass of one
+/// example, as the variant's estimator runs them: local reparameterization and Flipout run two
+/// per layer (mean and variance, or mean and perturbation), the others one.
+double forward_flops_per_example(const Variant& variant);
+
+/// FLOPs of one training step per example: forward, plus the gradient of each weight
+/// (one more product of the same size), plus the gradient of each layer's input except the
+/// first layer's (the data need no gradient).
+double train_flops_per_example(const Variant& variant);
+
+}  // namespace bench
