@@ -39,9 +39,9 @@ struct BayesLinearOptions {
 ///
 /// Example:
 /// ```
-/// bayesnn::BayesLinear fc(bayesnn::BayesLinearOptions(784,
-/// 800).prior(bayesnn::Prior::fixed(0.1))); auto y = fc(torch::rand({32, 784}));  // [32, 800], a
-/// posterior sample auto kl = fc->kl();                   // KL(q || p), closed form
+/// bayesnn::BayesLinear fc(bayesnn::BayesLinearOptions(784, 800));
+/// auto y = fc(torch::rand({32, 784}));  // [32, 800], a posterior sample
+/// auto kl = fc->kl();                   // KL(q || p), closed form
 /// ```
 class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public BayesModule {
  public:

@@ -49,10 +49,8 @@ class ScriptExportable {
 ///     scale_log_sigma = register_parameter("scale_log_sigma", torch::full({1}, -3.0));
 ///   }
 ///   torch::Tensor forward(const torch::Tensor& x) {
-///     auto s = mode() == bayesnn::Mode::kMean ? scale_mean
-///                                             : bayesnn::sample_normal(scale_mean,
-///                                             scale_log_sigma);
-///     return x * s;
+///     if (mode() == bayesnn::Mode::kMean) return x * scale_mean;
+///     return x * bayesnn::sample_normal(scale_mean, scale_log_sigma);
 ///   }
 ///   torch::Tensor kl() override {
 ///     return bayesnn::kl_normal_zero_mean(scale_mean, scale_log_sigma, torch::zeros({}));
