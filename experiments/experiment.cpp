@@ -62,6 +62,11 @@ void append_json_line(const std::string& path, const json& line) {
   file << line.dump() << '\n';
 }
 
+double mean_of(const torch::Tensor& values) {
+  if (values.numel() == 0) return std::nan("");
+  return values.to(torch::kFloat64).mean().item<double>();
+}
+
 double median_of(const torch::Tensor& values) {
   if (values.numel() == 0) return std::nan("");
   return values.to(torch::kFloat64).median().item<double>();
@@ -203,6 +208,8 @@ int run(const ExperimentOptions& options) {
 
   const auto wrong = evaluation.predicted.ne(test.labels);
   const auto correct = wrong.logical_not();
+  // Every sampled label the same: the chi-square statistic at its maximum S (C - 1).
+  const auto unanimous = evaluation.variation_ratio.eq(0);
   const auto scores = bnn::experiment::uncertainty_scores(evaluation);
   const auto ood_scores = bnn::experiment::uncertainty_scores(ood_evaluation);
   std::map<std::string, torch::Tensor> joint_scores;
@@ -249,6 +256,10 @@ int run(const ExperimentOptions& options) {
        {{"wrong", wrong.sum().item<int64_t>()},
         {"median_chi_square_correct", median_of(evaluation.chi_square.index({correct}))},
         {"median_chi_square_wrong", median_of(evaluation.chi_square.index({wrong}))},
+        {"mean_chi_square_correct", mean_of(evaluation.chi_square.index({correct}))},
+        {"mean_chi_square_wrong", mean_of(evaluation.chi_square.index({wrong}))},
+        {"unanimous_correct", mean_of(unanimous.index({correct}))},
+        {"unanimous_wrong", mean_of(unanimous.index({wrong}))},
         {"median_entropy_correct", median_of(evaluation.entropy.index({correct}))},
         {"median_entropy_wrong", median_of(evaluation.entropy.index({wrong}))},
         {"median_chi_square_ood", median_of(ood_evaluation.chi_square)},
