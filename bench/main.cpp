@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -526,11 +527,13 @@ json micro(const Settings& settings) {
 std::string markdown(const json& report) {
   std::ostringstream md;
   md << fmt::format(
-      "Machine: {} ({} CPUs), LibTorch {}, {} LibTorch thread(s), {} BLAS thread(s) ({}); "
+      "Machine: {} ({} CPUs), LibTorch {}, {} LibTorch thread(s), {} BLAS thread(s) ({}), "
+      "OMP_WAIT_POLICY={}; "
       "load average {:.2f} at start, {:.2f} at end.\n\n",
       report["machine"]["cpu"].get<std::string>(), report["machine"]["cpus"].get<int>(),
       report["torch_version"].get<std::string>(), report["threads"].get<int>(),
       report["blas"]["threads"].get<int>(), report["blas"]["config"].get<std::string>(),
+      report["omp_wait_policy"].get<std::string>(),
       report["machine"]["load_average_start"].get<double>(),
       report["machine"]["load_average_end"].get<double>());
   md << "Peak float32 GEMM through LibTorch:";
@@ -609,6 +612,8 @@ int run(Settings settings) {
   const auto blas = bench::blas_info();
   report["threads"] = threads;
   report["interop_threads"] = torch::get_num_interop_threads();
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  report["omp_wait_policy"] = wait_policy != nullptr ? wait_policy : "(unset)";
   report["blas"] = {{"library", blas.library},
                     {"config", blas.config},
                     {"core", blas.core},
