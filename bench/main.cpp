@@ -430,7 +430,6 @@ json micro(const Settings& settings) {
   auto m = torch::full({}, std::log(0.1)).requires_grad_();
   auto lsl = torch::full({}, std::log(0.1)).requires_grad_();
   auto activations = torch::empty({128, 800});
-  auto zero_mean = torch::zeros({rows, cols});
   const auto clear = [&] {
     for (auto* t : {&mean, &log_sigma, &m, &lsl}) t->mutable_grad() = torch::Tensor();
   };
@@ -477,15 +476,6 @@ json micro(const Settings& settings) {
          clear();
          auto w = bayesnn::sample_normal(mean, log_sigma);
          w.backward(torch::ones_like(w));
-       }},
-      {"normal noise (no grad), 800x800",
-       [&] {
-         torch::NoGradGuard no_grad;
-         torch::randn_like(mean);
-       },
-       [&] {
-         torch::NoGradGuard no_grad;
-         bayesnn::sample_normal(zero_mean, zero_mean);
        }},
       {"random signs, 128x800",
        [&] { torch::empty_like(activations).bernoulli_(0.5).mul_(2).sub_(1); },
