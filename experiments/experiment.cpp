@@ -30,8 +30,9 @@ using nlohmann::json;
 
 namespace {
 
-// One OpenBLAS thread under the LibTorch intra-op threads: both pools at 2 oversubscribe a
-// two-core machine (measured: see the README's Speed section).
+// One OpenBLAS thread under the LibTorch intra-op threads unless OPENBLAS_NUM_THREADS says
+// otherwise: with OpenMP's default spinning, both pools at 2 oversubscribe a two-core machine
+// (tools/run sets passive waiting and two of each, the fastest there; see the README's Speed).
 constexpr int kOpenBlasThreads = 1;
 // Images per forward while predicting: bounds memory, not the result.
 constexpr int64_t kPredictBatchMlp = 10000;
