@@ -17,50 +17,19 @@
 
 #include "support/idx_files.h"
 
-using bayesnn::test::idx_bytes;
 using bayesnn::test::TempDir;
-using bayesnn::test::write_file;
 using nlohmann::json;
 
 namespace {
 
-constexpr uint32_t kImageMagic = 0x00000803;
-constexpr uint32_t kLabelMagic = 0x00000801;
-constexpr uint32_t kSide = 28;
 constexpr int kTrainImages = 300;
 constexpr int kTestImages = 100;
 
-// Writes `{prefix}-images-idx3-ubyte` and `{prefix}-labels-idx1-ubyte`: image i shows a bright
-// bar whose row depends on its label, plus noise; a fifth of the labels are random, so a trained
-// network still gets some wrong (the misclassification AUROC needs both kinds).
-void write_split(const std::string& dir, const std::string& prefix, int count, int pattern_shift,
-                 std::mt19937& rng) {
-  std::uniform_int_distribution<int> label_of(0, 9), noise(0, 60), coin(0, 4);
-  std::vector<uint8_t> pixels, labels;
-  for (int i = 0; i < count; ++i) {
-    const int label = label_of(rng);
-    const int drawn = coin(rng) == 0 ? label_of(rng) : label;
-    for (uint32_t r = 0; r < kSide; ++r) {
-      for (uint32_t c = 0; c < kSide; ++c) {
-        const bool bar = static_cast<int>(r) / 2 == (drawn + pattern_shift) % 14;
-        pixels.push_back(static_cast<uint8_t>(bar ? 200 + noise(rng) / 2 : noise(rng)));
-      }
-    }
-    labels.push_back(static_cast<uint8_t>(label));
-  }
-  const auto n = static_cast<uint32_t>(count);
-  write_file(dir + "/" + prefix + "-images-idx3-ubyte",
-             idx_bytes(kImageMagic, {n, kSide, kSide}, pixels));
-  write_file(dir + "/" + prefix + "-labels-idx1-ubyte", idx_bytes(kLabelMagic, {n}, labels));
-}
-
-// An MNIST-shaped dataset in `dir` (train and t10k files); `pattern_shift` moves the bars, so a
-// shifted copy serves as the out-of-distribution set.
-void write_synthetic_mnist(const std::string& dir, int pattern_shift, unsigned seed) {
-  std::filesystem::create_directories(dir);
-  std::mt19937 rng(seed);
-  write_split(dir, "train", kTrainImages, pattern_shift, rng);
-  write_split(dir, "t10k", kTestImages, pattern_shift, rng);
+// An MNIST-shaped dataset in `dir`; a fifth of the labels are random, so a trained network
+// still gets some wrong (the misclassification AUROC needs both kinds), and `pattern_shift`
+// moves the bars, so a shifted copy serves as the out-of-distribution set.
+void write_synthetic_mnist(const std::string& dir, int pattern_shift, uint32_t seed) {
+  bayesnn::test::write_synthetic_mnist(dir, {kTrainImages, kTestImages, pattern_shift, 0.2, seed});
 }
 
 struct Result {

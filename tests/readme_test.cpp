@@ -87,8 +87,11 @@ double readme_hierarchical_mlp(torch::nn::Sequential& net_out) {
 
 TEST_CASE("README: the hierarchical MLP example trains and predicts", "[readme]") {
   bayesnn::test::TempDir dir;
-  fs::create_directories(dir.file("mnist"));
-  bayesnn::test::write_synthetic_mnist(dir.file("mnist"), 2000, 500, /*seed=*/80);
+  bayesnn::test::SyntheticMnist data;
+  data.train = 2000;
+  data.test = 500;
+  data.seed = 80;
+  bayesnn::test::write_synthetic_mnist(dir.file("mnist"), data);
   DataRootGuard root(dir.path());
   torch::manual_seed(81);
   torch::nn::Sequential net;

@@ -47,30 +47,43 @@ inline std::vector<uint8_t> counting_bytes(size_t count) {
   return bytes;
 }
 
+/// What `write_synthetic_mnist` writes.
+struct SyntheticMnist {
+  uint32_t train = 300;    ///< training images
+  uint32_t test = 100;     ///< test images
+  int pattern_shift = 0;   ///< moves the bars: a shifted copy is an out-of-distribution set
+  double label_noise = 0;  ///< fraction of images that show a random class's bar instead
+  uint32_t seed = 0;       ///< seeds labels, bars and noise
+};
+
 /// Writes an MNIST-shaped directory (`train-*` and `t10k-*` IDX files, 28x28 images, labels
-/// 0..9) of `train` and `test` examples whose class is easy to learn: label c lights a 6x6
-/// square at a position of its own, over faint seeded noise.
-inline void write_synthetic_mnist(const std::string& dir, uint32_t train, uint32_t test,
-                                  uint32_t seed = 0) {
-  std::mt19937 random(seed);
+/// 0..9): image i shows a bright two-row bar whose row depends on its label, over faint noise,
+/// so the classes are easy to learn; with `label_noise`, that fraction shows another random
+/// class's bar, so a trained network still gets some wrong.
+inline void write_synthetic_mnist(const std::string& dir, const SyntheticMnist& options) {
+  constexpr uint32_t kSide = 28;
+  std::filesystem::create_directories(dir);
+  std::mt19937 random(options.seed);
+  std::uniform_int_distribution<int> label_of(0, 9), noise(0, 60);
+  std::bernoulli_distribution mislabelled(options.label_noise);
   auto write_split = [&](const std::string& prefix, uint32_t count) {
-    std::vector<uint8_t> pixels(static_cast<size_t>(count) * 28 * 28), labels(count);
+    std::vector<uint8_t> pixels, labels;
     for (uint32_t i = 0; i < count; ++i) {
-      const auto label = static_cast<uint8_t>(random() % 10);
-      labels[i] = label;
-      uint8_t* image = pixels.data() + static_cast<size_t>(i) * 28 * 28;
-      for (int p = 0; p < 28 * 28; ++p) image[p] = static_cast<uint8_t>(random() % 40);
-      const int top = 2 + (label / 5) * 12, left = 1 + (label % 5) * 5;
-      for (int r = top; r < top + 6; ++r) {
-        for (int c = left; c < left + 6 && c < 28; ++c) image[r * 28 + c] = 255;
+      const int label = label_of(random);
+      const int drawn = mislabelled(random) ? label_of(random) : label;
+      for (uint32_t r = 0; r < kSide; ++r) {
+        for (uint32_t c = 0; c < kSide; ++c) {
+          const bool bar = static_cast<int>(r) / 2 == (drawn + options.pattern_shift) % 14;
+          pixels.push_back(static_cast<uint8_t>(bar ? 200 + noise(random) / 2 : noise(random)));
+        }
       }
+      labels.push_back(static_cast<uint8_t>(label));
     }
     write_file(dir + "/" + prefix + "-images-idx3-ubyte",
-               idx_bytes(0x803, {count, 28, 28}, pixels));
+               idx_bytes(0x803, {count, kSide, kSide}, pixels));
     write_file(dir + "/" + prefix + "-labels-idx1-ubyte", idx_bytes(0x801, {count}, labels));
   };
-  write_split("train", train);
-  write_split("t10k", test);
+  write_split("train", options.train);
+  write_split("t10k", options.test);
 }
-
 }  // namespace bayesnn::test
