@@ -1,6 +1,7 @@
 #include "bayesnn/bayes_linear.h"
 
 #include "bayesnn/export.h"
+#include "variational_layer.h"
 
 #include <cmath>
 
@@ -67,19 +68,10 @@ torch::Tensor BayesLinearImpl::forward(const torch::Tensor& input) {
                        weight_log_sigma, bias_mean, bias_log_sigma);
 }
 
-torch::Tensor BayesLinearImpl::kl() {
-  auto kl = weight_prior->kl(weight_mean, weight_log_sigma);
-  if (options.bias()) kl = kl + bias_prior->kl(bias_mean, bias_log_sigma);
-  return kl;
-}
+torch::Tensor BayesLinearImpl::kl() { return detail::weight_and_bias_kl(*this); }
 
 void BayesLinearImpl::export_torchscript(ExportContext& ctx) const {
-  ctx.describe("prior", to_string(options.prior()));
-  ctx.describe("estimator", to_string(options.estimator()));
-  ctx.describe("weight_prior_scale", fmt::format("{}", weight_prior->scale()));
-  if (options.bias()) ctx.describe("bias_prior_scale", fmt::format("{}", bias_prior->scale()));
-  const auto weight = ctx.variational("weight", weight_mean, weight_log_sigma);
-  const auto bias = ctx.variational("bias", bias_mean, bias_log_sigma);
+  const auto [weight, bias] = detail::export_weight_and_bias(*this, ctx);
   ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
 }
 

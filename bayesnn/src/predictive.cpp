@@ -7,8 +7,7 @@ namespace bayesnn {
 Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samples,
                    const PredictOptions& options) {
   TORCH_CHECK(model.module != nullptr && model.forward, "predict: the model is empty");
-  TORCH_CHECK(samples >= 0, "predict: samples must be >= 0 (0: the posterior mean), got ",
-              samples);
+  TORCH_CHECK(samples >= 0, "predict: samples must be >= 0 (0: the posterior mean), got ", samples);
   TORCH_CHECK(options.batch_size() > 0, "predict: batch_size must be positive, got ",
               options.batch_size());
   TORCH_CHECK(inputs.dim() >= 1 && inputs.size(0) > 0,
@@ -29,8 +28,8 @@ Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samp
     for (int64_t s = 0; s < draws; ++s) {
       auto logits = model.forward(batch);
       TORCH_CHECK(logits.dim() == 2 && logits.size(0) == size,
-                  "predict: expected the network to return logits [", size,
-                  ", C], got shape ", logits.sizes());
+                  "predict: expected the network to return logits [", size, ", C], got shape ",
+                  logits.sizes());
       per_sample.push_back(torch::softmax(logits, 1).to(torch::kCPU));
     }
     chunks.push_back(torch::stack(per_sample));

@@ -59,17 +59,17 @@ struct TrainerOptions {
 
 /// What one epoch of training did; also one line of the JSON log.
 struct EpochStats {
-  int64_t epoch = 0;            ///< 1-based epoch number
-  int64_t step = 0;             ///< optimizer steps so far
-  double elbo = 0;              ///< per datum: -(nll + kl / N), with the full KL weight
-  double nll = 0;               ///< mean NLL over the epoch's examples
-  double kl = 0;                ///< KL(q || p) at the end of the epoch (whole model)
-  double kl_weight = 0;         ///< the KL weight at the end of the epoch (after warm-up)
-  double loss = 0;              ///< mean minimised loss: nll + kl_weight * kl / N
-  double accuracy = 0;          ///< train accuracy of the sampled predictions (classification)
-  double seconds = 0;           ///< wall time of the epoch
-  double images_per_second = 0; ///< examples per second
-  double lr = 0;                ///< learning rate at the end of the epoch
+  int64_t epoch = 0;             ///< 1-based epoch number
+  int64_t step = 0;              ///< optimizer steps so far
+  double elbo = 0;               ///< per datum: -(nll + kl / N), with the full KL weight
+  double nll = 0;                ///< mean NLL over the epoch's examples
+  double kl = 0;                 ///< KL(q || p) at the end of the epoch (whole model)
+  double kl_weight = 0;          ///< the KL weight at the end of the epoch (after warm-up)
+  double loss = 0;               ///< mean minimised loss: nll + kl_weight * kl / N
+  double accuracy = 0;           ///< train accuracy of the sampled predictions (classification)
+  double seconds = 0;            ///< wall time of the epoch
+  double images_per_second = 0;  ///< examples per second
+  double lr = 0;                 ///< learning rate at the end of the epoch
   std::map<std::string, double> prior_scales;  ///< every learned prior scale by name
 };
 
