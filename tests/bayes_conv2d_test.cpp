@@ -42,6 +42,11 @@ TEST_CASE("BayesConv2d: Sample mode draws a fresh output on each forward", "[bay
     bnn::BayesConv2d conv(bnn::BayesConv2dOptions(1, 3, 3).estimator(estimator));
     auto x = torch::rand({2, 1, 6, 6});
     CHECK_FALSE(torch::equal(conv(x), conv(x)));
+    conv->set_mode(bnn::Mode::kFrozen);
+    const auto held = conv(x);
+    CHECK(torch::equal(held, conv(x)));
+    conv->set_mode(bnn::Mode::kFrozen);
+    CHECK_FALSE(torch::equal(held, conv(x)));
   }
 }
 
@@ -66,6 +71,14 @@ TEST_CASE("BayesConv2d: output moments match the analytic pre-activation for eve
                               conv_options((2 * conv->bias_log_sigma).exp()))
                         .detach();
     bayesnn_test::check_output_moments([&] { return conv(x); }, mean, variance, 20000, 0.06);
+    INFO("Mode::kFrozen");
+    bayesnn_test::check_output_moments(
+        [&] {
+          conv->set_mode(bnn::Mode::kFrozen);
+          return conv(x);
+        },
+        mean, variance, 20000, 0.06);
+    conv->set_mode(bnn::Mode::kSample);
   }
 }
 

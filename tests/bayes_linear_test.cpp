@@ -50,6 +50,28 @@ TEST_CASE("BayesLinear: Sample mode draws a fresh output on each forward", "[bay
   }
 }
 
+TEST_CASE("BayesLinear: Frozen mode holds one weight draw until the mode is set again",
+          "[bayes_linear]") {
+  torch::manual_seed(13);
+  for (auto estimator : {bnn::Estimator::kReparameterization,
+                         bnn::Estimator::kLocalReparameterization, bnn::Estimator::kFlipout}) {
+    bnn::BayesLinear fc(bnn::BayesLinearOptions(6, 4).estimator(estimator).log_sigma_init(-1));
+    auto x = torch::randn({3, 6});
+    fc->set_mode(bnn::Mode::kFrozen);
+    const auto first = fc(x);
+    CHECK(torch::equal(first, fc(x)));
+    CHECK(torch::allclose(first, torch::linear(x, fc->frozen_weight, fc->frozen_bias)));
+    CHECK_FALSE(first.requires_grad());
+    // Each input row sees the same weights: the rows of a batch are one network's outputs.
+    CHECK(torch::allclose(fc(x.narrow(0, 1, 1)), first.narrow(0, 1, 1)));
+    fc->set_mode(bnn::Mode::kFrozen);
+    CHECK_FALSE(torch::equal(first, fc(x)));
+    fc->set_mode(bnn::Mode::kSample);
+    CHECK_FALSE(fc->frozen_weight.defined());
+    CHECK(bnn::to_string(bnn::Mode::kFrozen) == "frozen");
+  }
+}
+
 TEST_CASE("BayesLinear: output moments match the analytic pre-activation for every estimator",
           "[bayes_linear][statistical]") {
   torch::manual_seed(12);
@@ -71,6 +93,15 @@ TEST_CASE("BayesLinear: output moments match the analytic pre-activation for eve
             .detach();
     // 20000 draws: the relative sd of a variance estimate is sqrt(2/20000) = 1%; 6% is 6 sd.
     bayesnn_test::check_output_moments([&] { return fc(x); }, mean, variance, 20000, 0.06);
+    // A held draw, taken anew each time: the same marginal per example.
+    INFO("Mode::kFrozen");
+    bayesnn_test::check_output_moments(
+        [&] {
+          fc->set_mode(bnn::Mode::kFrozen);
+          return fc(x);
+        },
+        mean, variance, 20000, 0.06);
+    fc->set_mode(bnn::Mode::kSample);
   }
 }
 

@@ -319,6 +319,14 @@ TEST_CASE("predict: per-sample and mean probabilities, and S = 0 is the posterio
   CHECK_FALSE(torch::equal(prediction.samples[0], prediction.samples[1]));
   CHECK(model->is_training());
 
+  // One weight draw per sample for every input batch: the batch size changes nothing.
+  torch::manual_seed(69);
+  const auto in_one_batch = bnn::predict(model, x, 7);
+  torch::manual_seed(69);
+  CHECK(torch::allclose(bnn::predict(model, x, 7, bnn::PredictOptions().batch_size(3)).samples,
+                        in_one_batch.samples));
+  CHECK(model->ptr(0)->as<bnn::BayesLinear>()->mode() == bnn::Mode::kSample);
+
   auto mean = bnn::predict(model, x, 0);
   bnn::set_mode(*model, bnn::Mode::kMean);
   CHECK(mean.samples.size(0) == 1);

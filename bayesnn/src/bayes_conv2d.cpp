@@ -97,8 +97,14 @@ torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
     return at::conv2d(x, w, b, *stride, *padding, *dilation, groups);
   };
   if (mode() == Mode::kMean) return conv(input, weight_mean, bias_mean);
+  if (mode() == Mode::kFrozen) return conv(input, frozen_weight, frozen_bias);
   return sample_output(options.estimator(), conv, SignLayout::kPerChannel, input, weight_mean,
                        weight_log_sigma, bias_mean, bias_log_sigma);
+}
+
+void BayesConv2dImpl::set_mode(Mode mode) {
+  BayesModule::set_mode(mode);
+  detail::hold_draw(*this, mode);
 }
 
 torch::Tensor BayesConv2dImpl::kl() { return detail::weight_and_bias_kl(*this); }

@@ -64,8 +64,14 @@ torch::Tensor BayesLinearImpl::forward(const torch::Tensor& input) {
   static const LinearOperator kLinear = [](const at::Tensor& x, const at::Tensor& w,
                                            const at::Tensor& b) { return at::linear(x, w, b); };
   if (mode() == Mode::kMean) return kLinear(input, weight_mean, bias_mean);
+  if (mode() == Mode::kFrozen) return kLinear(input, frozen_weight, frozen_bias);
   return sample_output(options.estimator(), kLinear, SignLayout::kPerElement, input, weight_mean,
                        weight_log_sigma, bias_mean, bias_log_sigma);
+}
+
+void BayesLinearImpl::set_mode(Mode mode) {
+  BayesModule::set_mode(mode);
+  detail::hold_draw(*this, mode);
 }
 
 torch::Tensor BayesLinearImpl::kl() { return detail::weight_and_bias_kl(*this); }

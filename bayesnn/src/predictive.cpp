@@ -15,30 +15,32 @@ Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samp
   torch::NoGradGuard no_grad;
   const bool was_training = model.module->is_training();
   model.module->eval();
-  set_mode(*model.module, samples == 0 ? Mode::kMean : Mode::kSample);
-  const int64_t draws = std::max<int64_t>(samples, 1);
-
-  std::vector<torch::Tensor> chunks;
   const int64_t n = inputs.size(0);
-  for (int64_t begin = 0; begin < n; begin += options.batch_size()) {
-    const int64_t size = std::min(options.batch_size(), n - begin);
-    auto batch = inputs.narrow(0, begin, size).to(options.device());
-    std::vector<torch::Tensor> per_sample;
-    per_sample.reserve(static_cast<size_t>(draws));
-    for (int64_t s = 0; s < draws; ++s) {
-      auto logits = model.forward(batch);
+  // One posterior draw of the network per sample, evaluated on every input batch: S weight
+  // draws in all rather than one per sample and batch (a weight draw costs as much as a
+  // forward of a few hundred inputs through a dense layer).
+  const int64_t draws = std::max<int64_t>(samples, 1);
+  std::vector<torch::Tensor> per_sample;
+  per_sample.reserve(static_cast<size_t>(draws));
+  if (samples == 0) set_mode(*model.module, Mode::kMean);
+  for (int64_t s = 0; s < draws; ++s) {
+    if (samples > 0) set_mode(*model.module, Mode::kFrozen);
+    std::vector<torch::Tensor> chunks;
+    for (int64_t begin = 0; begin < n; begin += options.batch_size()) {
+      const int64_t size = std::min(options.batch_size(), n - begin);
+      auto logits = model.forward(inputs.narrow(0, begin, size).to(options.device()));
       TORCH_CHECK(logits.dim() == 2 && logits.size(0) == size,
                   "predict: expected the network to return logits [", size, ", C], got shape ",
                   logits.sizes());
-      per_sample.push_back(torch::softmax(logits, 1).to(torch::kCPU));
+      chunks.push_back(torch::softmax(logits, 1).to(torch::kCPU));
     }
-    chunks.push_back(torch::stack(per_sample));
+    per_sample.push_back(torch::cat(chunks));
   }
   set_mode(*model.module, Mode::kSample);
   model.module->train(was_training);
 
   Prediction prediction;
-  prediction.samples = torch::cat(chunks, 1);
+  prediction.samples = torch::stack(per_sample);
   prediction.probs = prediction.samples.mean(0);
   return prediction;
 }

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "bayesnn/export.h"
+#include "bayesnn/gaussian.h"
+#include "bayesnn/mode.h"
 
 namespace bayesnn::detail {
 
@@ -15,6 +17,20 @@ torch::Tensor weight_and_bias_kl(Layer& layer) {
   auto kl = layer.weight_prior->kl(layer.weight_mean, layer.weight_log_sigma);
   if (layer.options.bias()) kl = kl + layer.bias_prior->kl(layer.bias_mean, layer.bias_log_sigma);
   return kl;
+}
+
+// Takes a draw of weight and bias for `Mode::kFrozen`, or releases the held one in any other
+// mode.
+template <typename Layer>
+void hold_draw(Layer& layer, Mode mode) {
+  layer.frozen_weight = torch::Tensor();
+  layer.frozen_bias = torch::Tensor();
+  if (mode != Mode::kFrozen) return;
+  torch::NoGradGuard no_grad;
+  layer.frozen_weight = sample_normal(layer.weight_mean, layer.weight_log_sigma);
+  if (layer.options.bias()) {
+    layer.frozen_bias = sample_normal(layer.bias_mean, layer.bias_log_sigma);
+  }
 }
 
 // Describes the layer's prior, estimator and prior scales in the export metadata and returns the

@@ -57,6 +57,8 @@ class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public Bay
 
   /// A posterior sample of the layer output (`Mode::kSample`) or the posterior-mean output.
   torch::Tensor forward(const torch::Tensor& input);
+  /// Also takes (`Mode::kFrozen`) or releases (any other mode) the held draw.
+  void set_mode(Mode mode) override;
   /// KL(q || p) of weight and bias (and their learned prior scales), closed form.
   torch::Tensor kl() override;
   /// The export hook: the posterior-mean layer, or one weight draw per posterior sample.
@@ -71,6 +73,8 @@ class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public Bay
   torch::Tensor bias_log_sigma;    ///< [out_features], undefined without bias
   PriorModule weight_prior{nullptr};
   PriorModule bias_prior{nullptr};
+  torch::Tensor frozen_weight;  ///< The draw `Mode::kFrozen` uses; undefined in other modes.
+  torch::Tensor frozen_bias;    ///< Likewise for the bias (undefined without bias).
 };
 TORCH_MODULE(BayesLinear);
 
