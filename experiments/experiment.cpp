@@ -197,9 +197,6 @@ int run(const ExperimentOptions& options) {
   }
 
   // --- Posterior predictive ------------------------------------------------------------------
-  if (options.predict_estimator != "same") {
-    bnn::experiment::set_estimator(net, bnn::parse_estimator(options.predict_estimator));
-  }
   const bool modal = options.prediction == "mode";
   auto mean_probs = bnn::predict(model, test.images, 0, predict_options).probs;
   auto evaluation =
@@ -304,7 +301,6 @@ int run(const ExperimentOptions& options) {
         {"kl_weight", options.kl_weight},
         {"kl_warmup", options.kl_warmup_epochs},
         {"prediction", options.prediction},
-        {"predict_estimator", options.predict_estimator},
         {"predict_batch", options.predict_batch},
         {"train_limit", options.train_limit},
         {"test_limit", options.test_limit},

@@ -71,16 +71,6 @@ torch::nn::Sequential build_network(const NetworkSpec& spec) {
   return net;
 }
 
-void set_estimator(torch::nn::Sequential& net, Estimator estimator) {
-  for (const auto& module : net->modules(/*include_self=*/false)) {
-    if (auto* linear = dynamic_cast<BayesLinearImpl*>(module.get())) {
-      linear->options.estimator(estimator);
-    } else if (auto* convolution = dynamic_cast<BayesConv2dImpl*>(module.get())) {
-      convolution->options.estimator(estimator);
-    }
-  }
-}
-
 void init_means_normal(torch::nn::Sequential& net, double sd) {
   torch::NoGradGuard no_grad;
   for (auto& parameter : net->named_parameters()) {

@@ -27,9 +27,6 @@ struct NetworkSpec {
 /// w | s ~ N(0, s²).
 torch::nn::Sequential build_network(const NetworkSpec& spec);
 
-/// Sets the estimator every Bayesian layer of `net` uses in `Mode::kSample`.
-void set_estimator(torch::nn::Sequential& net, Estimator estimator);
-
 /// Re-initialises every `*_mean` parameter of `net` from N(0, sd²) (the article's testval).
 void init_means_normal(torch::nn::Sequential& net, double sd);
 

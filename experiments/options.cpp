@@ -85,10 +85,6 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Predicted class: mean (argmax of the mean probabilities) or mode (of the S "
                  "sampled labels, the article's)")
       ->check(CLI::IsMember({"mean", "mode"}));
-  app.add_option("--predict-estimator", o.predict_estimator,
-                 "Estimator while predicting (same: the training one); every estimator has the "
-                 "same per-example predictive, reparam is the cheapest")
-      ->check(CLI::IsMember({"reparam", "local", "flipout", "same"}));
   app.add_option("--predict-batch", o.predict_batch,
                  "Images per forward while predicting (0: 10000 for the MLPs, 100 for the CNNs); "
                  "bounds memory, not the result")

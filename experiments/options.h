@@ -27,19 +27,18 @@ struct ExperimentOptions {
   double kl_warmup_epochs = 1.0;    ///< the KL weight ramps up linearly over this many epochs
   std::string prediction = "mean";  ///< mean: argmax of the mean probabilities; mode: of labels
   int64_t predict_batch = 0;        ///< images per forward while predicting (0: per model)
-  std::string predict_estimator = "reparam";  ///< estimator while predicting, or "same"
-  int64_t train_limit = 0;                    ///< use the first N training images (0: all)
-  int64_t test_limit = 0;                     ///< use the first N test (and OOD) images (0: all)
-  int64_t eval_every = 0;      ///< posterior-mean test accuracy every N epochs (0: off)
-  uint64_t seed = 1;           ///< seeds initialisation, batch order and noise
-  std::string device = "cpu";  ///< cpu or cuda
-  int threads = 2;             ///< LibTorch intra-op threads
-  std::string data;            ///< training/test data directory ("": data_dir("mnist"))
-  std::string ood_data;        ///< OOD test set directory ("": data_dir("fashion-mnist"))
-  std::string out;             ///< output directory ("": runs/<model>)
-  bool resume = false;         ///< continue from <out>/checkpoint.pt
-  std::string preset;          ///< "" or "article"
-  std::string command;         ///< the full command line, as typed
+  int64_t train_limit = 0;          ///< use the first N training images (0: all)
+  int64_t test_limit = 0;           ///< use the first N test (and OOD) images (0: all)
+  int64_t eval_every = 0;           ///< posterior-mean test accuracy every N epochs (0: off)
+  uint64_t seed = 1;                ///< seeds initialisation, batch order and noise
+  std::string device = "cpu";       ///< cpu or cuda
+  int threads = 2;                  ///< LibTorch intra-op threads
+  std::string data;                 ///< training/test data directory ("": data_dir("mnist"))
+  std::string ood_data;             ///< OOD test set directory ("": data_dir("fashion-mnist"))
+  std::string out;                  ///< output directory ("": runs/<model>)
+  bool resume = false;              ///< continue from <out>/checkpoint.pt
+  std::string preset;               ///< "" or "article"
+  std::string command;              ///< the full command line, as typed
 };
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing

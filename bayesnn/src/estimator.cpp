@@ -57,7 +57,7 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
     case Estimator::kLocalReparameterization: {
       auto mean = op(x, w_mean, b_mean);
       auto variance = op(x.square(), (2.0 * w_log_sigma).exp(), maybe_variance(b_log_sigma));
-      return mean + (variance + kVarianceFloor).sqrt() * at::randn_like(mean);
+      return mean + (variance + kVarianceFloor).sqrt() * standard_normal_like(mean);
     }
     case Estimator::kFlipout: {
       auto mean = op(x, w_mean, maybe_sample(b_mean, b_log_sigma));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
@@ -25,6 +26,10 @@ bool fusable(const at::Tensor& a, const at::Tensor& b) {
          b.is_contiguous();
 }
 
+// Draws per generator of standard_normal_like: large enough that seeding a generator (624 words
+// of Mersenne Twister state) costs nothing beside the draws.
+constexpr int64_t kNormalBlock = 1 << 15;
+
 // The draw mean + sigma * eps with sigma = exp(log_sigma), as one autograd node: its backward
 // needs only the draw and the mean (sigma * eps = w - mean), so it keeps no noise or sigma
 // alive, and it computes the log-sigma gradient in one pass.
@@ -32,7 +37,7 @@ class NormalDraw : public torch::autograd::Function<NormalDraw> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& mean,
                             const at::Tensor& log_sigma) {
-    auto draw = at::randn_like(mean);
+    auto draw = standard_normal_like(mean);
     draw.mul_(log_sigma.exp()).add_(mean);
     ctx->save_for_backward({draw, mean});
     return draw;
@@ -50,7 +55,7 @@ class NormalDraw : public torch::autograd::Function<NormalDraw> {
 class ScaledNoise : public torch::autograd::Function<ScaledNoise> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& log_sigma) {
-    auto noise = at::randn_like(log_sigma);
+    auto noise = standard_normal_like(log_sigma);
     noise.mul_(log_sigma.exp());
     ctx->save_for_backward({noise});
     return noise;
@@ -151,11 +156,29 @@ at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
 }
 }  // namespace
 
+at::Tensor standard_normal_like(const at::Tensor& like) {
+  const int64_t n = like.numel();
+  if (!like.device().is_cpu() || n < 2 * kNormalBlock) return at::randn_like(like);
+  auto noise = at::empty_like(like, at::MemoryFormat::Contiguous);
+  auto flat = noise.view({-1});
+  const int64_t blocks = (n + kNormalBlock - 1) / kNormalBlock;
+  const auto seeds = at::empty({blocks}, like.options().dtype(at::kLong)).random_();
+  const int64_t* seed = seeds.data_ptr<int64_t>();
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed[b]));
+      const int64_t start = b * kNormalBlock;
+      flat.narrow(0, start, std::min(kNormalBlock, n - start)).normal_(0, 1, generator);
+    }
+  });
+  return noise;
+}
+
 at::Tensor scaled_noise(const at::Tensor& log_sigma) { return ScaledNoise::apply(log_sigma); }
 
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes() || mean.scalar_type() != log_sigma.scalar_type()) {
-    return mean + log_sigma.exp() * at::randn_like(mean);
+    return mean + log_sigma.exp() * standard_normal_like(mean);
   }
   return NormalDraw::apply(mean, log_sigma);
 }

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/bayes_module.h"
+#include "bayesnn/fused_adam.h"
+#include "bayesnn/memory.h"
 #include "bayesnn/prior.h"
 
 namespace bayesnn {
@@ -72,11 +74,11 @@ Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood
               options_.kl_warmup_steps());
   TORCH_CHECK(options_.grad_clip_norm() >= 0, "Trainer: grad_clip_norm must be >= 0, got ",
               options_.grad_clip_norm());
+  if (options_.reuse_freed_memory()) reuse_freed_memory();
   torch::manual_seed(options_.seed());
   model_.module->to(options_.device());
   likelihood_->to(options_.device());
-  optimizer_ =
-      std::make_unique<torch::optim::Adam>(parameters(), torch::optim::AdamOptions(options_.lr()));
+  optimizer_ = std::make_unique<FusedAdam>(parameters(), torch::optim::AdamOptions(options_.lr()));
 }
 
 void Trainer::set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer) {

@@ -55,6 +55,9 @@ struct TrainerOptions {
   TORCH_ARG(std::string, checkpoint_path) = "";
   /// A progress line on a terminal (never when stderr is not a terminal).
   TORCH_ARG(bool, progress) = true;
+  /// Calls `reuse_freed_memory()` (memory.h) when the trainer is built: freed tensors' memory
+  /// stays in the process for the next step instead of being faulted in afresh.
+  TORCH_ARG(bool, reuse_freed_memory) = true;
 };
 
 /// What one epoch of training did; also one line of the JSON log.
@@ -96,7 +99,7 @@ class Trainer {
   Trainer(Model model, TrainerOptions options,
           std::shared_ptr<Likelihood> likelihood = std::make_shared<CategoricalLikelihood>());
 
-  /// Replaces the default Adam; build it over `parameters()`.
+  /// Replaces the default Adam (`FusedAdam`); build it over `parameters()`.
   void set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer);
   /// The parameters trained: the model's and the likelihood's.
   std::vector<torch::Tensor> parameters() const;

@@ -1,0 +1,108 @@
+#include "bayesnn/fused_adam.h"
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <type_traits>
+
+#include <ATen/Parallel.h>
+
+namespace bayesnn {
+namespace {
+// Elements per task of the parallel update.
+constexpr int64_t kGrain = 32768;
+
+// The key of a parameter in the optimizer's state map: LibTorch 1.x keys it by the address of
+// the TensorImpl written as a string, later versions by the address itself.
+template <typename Map>
+typename Map::key_type state_key(const Map& /*state*/, const at::Tensor& parameter) {
+  using Key = typename Map::key_type;
+  if constexpr (std::is_same_v<Key, std::string>) {
+    std::ostringstream key;
+    key << parameter.unsafeGetTensorImpl();
+    return key.str();
+  } else {
+    return static_cast<Key>(parameter.unsafeGetTensorImpl());
+  }
+}
+
+bool fusable(const at::Tensor& parameter) {
+  const auto& grad = parameter.grad();
+  const auto type = parameter.scalar_type();
+  return parameter.device().is_cpu() && (type == at::kFloat || type == at::kDouble) &&
+         parameter.is_contiguous() && !grad.is_sparse() && grad.scalar_type() == type &&
+         grad.is_contiguous() && grad.device().is_cpu();
+}
+
+// One Adam step of one parameter, every element read and written once:
+//   g <- g + weight_decay p;  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g²;
+//   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+template <typename T>
+void update(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, double beta2,
+            double eps, double weight_decay, int64_t step) {
+  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
+  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
+  const auto b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
+  const auto one_minus_b1 = static_cast<T>(1 - beta1), one_minus_b2 = static_cast<T>(1 - beta2);
+  const auto inv_sqrt_bc2 = static_cast<T>(1 / std::sqrt(bias_correction2));
+  const auto step_size = static_cast<T>(lr / bias_correction1);
+  const auto epsilon = static_cast<T>(eps), decay = static_cast<T>(weight_decay);
+  at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const T grad = g[i] + decay * p[i];
+      m[i] = b1 * m[i] + one_minus_b1 * grad;
+      v[i] = b2 * v[i] + one_minus_b2 * grad * grad;
+      p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + epsilon);
+    }
+  });
+}
+}  // namespace
+
+FusedAdam::FusedAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions defaults)
+    : torch::optim::Adam(std::move(params), std::move(defaults)) {}
+
+torch::Tensor FusedAdam::step(LossClosure closure) {
+  for (const auto& group : param_groups_) {
+    if (static_cast<const torch::optim::AdamOptions&>(group.options()).amsgrad()) {
+      return torch::optim::Adam::step(std::move(closure));
+    }
+    for (const auto& parameter : group.params()) {
+      if (parameter.grad().defined() && !fusable(parameter)) {
+        return torch::optim::Adam::step(std::move(closure));
+      }
+    }
+  }
+  torch::NoGradGuard no_grad;
+  torch::Tensor loss;
+  if (closure != nullptr) {
+    at::AutoGradMode enable_grad(true);
+    loss = closure();
+  }
+  for (auto& group : param_groups_) {
+    const auto& options = static_cast<const torch::optim::AdamOptions&>(group.options());
+    for (auto& parameter : group.params()) {
+      if (!parameter.grad().defined()) continue;
+      const auto key = state_key(state_, parameter);
+      auto found = state_.find(key);
+      if (found == state_.end()) {
+        auto fresh = std::make_unique<torch::optim::AdamParamState>();
+        fresh->step(0);
+        fresh->exp_avg(torch::zeros_like(parameter, at::MemoryFormat::Preserve));
+        fresh->exp_avg_sq(torch::zeros_like(parameter, at::MemoryFormat::Preserve));
+        found = state_.emplace(key, std::move(fresh)).first;
+      }
+      auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
+      state.step(state.step() + 1);
+      const auto [beta1, beta2] = options.betas();
+      AT_DISPATCH_FLOATING_TYPES(parameter.scalar_type(), "FusedAdam", [&] {
+        update(parameter.data_ptr<scalar_t>(), parameter.grad().data_ptr<scalar_t>(),
+               state.exp_avg().data_ptr<scalar_t>(), state.exp_avg_sq().data_ptr<scalar_t>(),
+               parameter.numel(), options.lr(), beta1, beta2, options.eps(), options.weight_decay(),
+               state.step());
+      });
+    }
+  }
+  return loss;
+}
+
+}  // namespace bayesnn
