@@ -62,6 +62,9 @@ struct Settings {
   int64_t memory_steps = 20;
   // Inputs per forward of the MC predictive (PredictOptions::batch_size; the library's default).
   int64_t predict_batch = 1000;
+  // The trainer as it was before FusedAdam and reuse_freed_memory: torch::optim::Adam, and
+  // glibc's default of fresh pages for large temporaries (for before/after tables).
+  bool baseline_trainer = false;
 };
 
 const std::vector<bayesnn::Estimator> kEstimators = {bayesnn::Estimator::kReparameterization,
@@ -124,11 +127,19 @@ struct Runner {
   bayesnn::Dataset data;
   int64_t steps = 0;
 
-  Runner(const bench::Variant& variant_, int64_t batch, const torch::Device& device)
+  Runner(const bench::Variant& variant_, int64_t batch, const torch::Device& device,
+         bool baseline_trainer)
       : variant(variant_), net(bench::make_network(variant_)) {
-    trainer = std::make_unique<bayesnn::Trainer>(
-        net,
-        bayesnn::TrainerOptions().batch_size(batch).device(device).progress(false).epochs(1000000));
+    trainer = std::make_unique<bayesnn::Trainer>(net, bayesnn::TrainerOptions()
+                                                          .batch_size(batch)
+                                                          .device(device)
+                                                          .progress(false)
+                                                          .epochs(1000000)
+                                                          .reuse_freed_memory(!baseline_trainer));
+    if (baseline_trainer) {
+      trainer->set_optimizer(
+          std::make_unique<torch::optim::Adam>(trainer->parameters(), torch::optim::AdamOptions()));
+    }
   }
 
   void size_epoch(int64_t batch, int64_t epoch_steps, const torch::Device& device) {
@@ -179,7 +190,7 @@ json thread_sweep(const Settings& settings, int* best_threads, int* best_blas) {
   const torch::Device cpu(torch::kCPU);
   std::vector<Runner> runners;
   for (const auto& name : {"mlp/det", "mlp/local/fixed", "cnn/det"}) {
-    runners.emplace_back(parse_variant(name), 128, cpu);
+    runners.emplace_back(parse_variant(name), 128, cpu, settings.baseline_trainer);
     runners.back().size_epoch(128, settings.quick ? 3 : 6, cpu);
     runners.back().run_epoch(cpu);  // warm-up
   }
@@ -230,7 +241,7 @@ json train_group(bench::Arch arch, int64_t batch, const torch::Device& device,
   const auto variants = variants_of(arch);
   std::vector<Runner> runners;
   for (const auto& variant : variants) {
-    runners.emplace_back(variant, batch, device);
+    runners.emplace_back(variant, batch, device, settings.baseline_trainer);
     auto& runner = runners.back();
     runner.size_epoch(batch, 2, device);
     runner.run_epoch(device);  // warm-up and calibration
@@ -295,16 +306,16 @@ json predictive_group(bench::Arch arch, const torch::Device& device, const Setti
   det->to(device);
   time_predict(det, inputs, 1, device, settings.predict_batch);  // warm-up
   std::vector<int64_t> sample_counts{1, 10, 100};
-  for (auto estimator : kEstimators) {
-    const bench::Variant variant{arch, estimator, "fixed"};
+  // `predict` evaluates one held draw of the weights per sample (Mode::kFrozen) whatever the
+  // layers' training estimator, so one variant measures them all.
+  {
+    const bench::Variant variant{arch, bayesnn::Estimator::kReparameterization, "fixed"};
     auto net = bench::make_network(variant);
     net->to(device);
     time_predict(net, inputs, 1, device, settings.predict_batch);  // warm-up
     for (int64_t samples : sample_counts) {
-      // A 100-sample CNN predictive takes minutes on two cores: reparam only, and not quick.
-      if (samples == 100 && arch == bench::Arch::kCnn &&
-          (settings.quick || estimator != bayesnn::Estimator::kReparameterization))
-        continue;
+      // A 100-sample CNN predictive takes minutes on two cores: not in the quick run.
+      if (samples == 100 && arch == bench::Arch::kCnn && settings.quick) continue;
       const int reps = samples >= 100 ? 1 : (samples >= 10 ? 2 : 3);
       std::vector<double> det_seconds{time_predict(det, inputs, 1, device, settings.predict_batch)};
       std::vector<double> ratios, seconds;
@@ -433,11 +444,25 @@ json micro(const Settings& settings) {
   const auto clear = [&] {
     for (auto* t : {&mean, &log_sigma, &m, &lsl}) t->mutable_grad() = torch::Tensor();
   };
+  // The Bayesian 2x800 MLP's parameters (means and log-sigmas), with gradients, for Adam.
+  std::vector<torch::Tensor> mlp_parameters;
+  for (int copy = 0; copy < 2; ++copy) {
+    for (const auto& shape :
+         std::vector<std::vector<int64_t>>{{800, 784}, {800}, {800, 800}, {800}, {10, 800}, {10}}) {
+      auto parameter = torch::randn(shape).requires_grad_();
+      parameter.mutable_grad() = torch::randn(shape);
+      mlp_parameters.push_back(parameter);
+    }
+  }
+  torch::optim::Adam adam(mlp_parameters, torch::optim::AdamOptions(1e-3));
+  bayesnn::FusedAdam fused_adam(mlp_parameters, torch::optim::AdamOptions(1e-3));
   struct Case {
     std::string name;
     std::function<void()> before, after;
   };
   std::vector<Case> cases = {
+      {"Adam step, Bayesian 2x800 MLP (2.5 M parameters)", [&] { adam.step(); },
+       [&] { fused_adam.step(); }},
       {"kl fixed prior, forward+backward, 800x800",
        [&] {
          clear();
@@ -587,6 +612,7 @@ int run(Settings settings) {
                        {"load_average_start", bench::load_average()}};
   report["torch_version"] = TORCH_VERSION;
   report["quick"] = settings.quick;
+  report["baseline_trainer"] = settings.baseline_trainer;
 
   int threads = settings.threads, blas_threads = settings.blas_threads;
   if (threads > 0 || blas_threads > 0) {
@@ -704,6 +730,8 @@ int main(int argc, char** argv) {
   app.add_option("--predict-batch", settings.predict_batch, "inputs per forward of the predictive")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_flag("--baseline-trainer", settings.baseline_trainer,
+               "train with torch::optim::Adam and without reuse_freed_memory (before/after)");
   app.add_option("--memory-steps", settings.memory_steps, "steps of the memory epoch")
       ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
@@ -711,6 +739,8 @@ int main(int argc, char** argv) {
   settings.memory = !no_memory;
   settings.micro = !no_micro;
   settings.training = !no_training;
+  // The memory rows run in child processes with the library's trainer: not a baseline.
+  if (settings.baseline_trainer) settings.memory = false;
   try {
     if (!settings.memory_child.empty()) {
       if (settings.threads > 0) torch::set_num_threads(settings.threads);
