@@ -70,15 +70,7 @@ TEST_CASE("BayesConv2d: output moments match the analytic pre-activation for eve
     auto variance = F::conv2d(x.square(), (2 * conv->weight_log_sigma).exp(),
                               conv_options((2 * conv->bias_log_sigma).exp()))
                         .detach();
-    bayesnn_test::check_output_moments([&] { return conv(x); }, mean, variance, 20000, 0.06);
-    INFO("Mode::kFrozen");
-    bayesnn_test::check_output_moments(
-        [&] {
-          conv->set_mode(bnn::Mode::kFrozen);
-          return conv(x);
-        },
-        mean, variance, 20000, 0.06);
-    conv->set_mode(bnn::Mode::kSample);
+    bayesnn_test::check_layer_moments(conv, x, mean, variance, 20000, 0.06);
   }
 }
 

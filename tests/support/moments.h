@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "bayesnn/mode.h"
 #include "support/catch.h"
 
 namespace bayesnn_test {
@@ -31,6 +32,23 @@ inline void check_output_moments(const std::function<torch::Tensor()>& forward,
   INFO("max |z| of the mean " << z << ", max relative error of the variance " << rel);
   CHECK(z < 5.0);
   CHECK(rel < rel_tol);
+}
+
+/// `check_output_moments` of a Bayesian layer's output on `x` in `Mode::kSample` (a fresh draw
+/// per forward) and in `Mode::kFrozen` (a held draw, taken anew before each forward): both give
+/// the same per-example marginal. Leaves the layer in `Mode::kSample`.
+template <typename Layer>
+void check_layer_moments(Layer& layer, const torch::Tensor& x, const torch::Tensor& mean,
+                         const torch::Tensor& variance, int64_t draws, double rel_tol) {
+  check_output_moments([&] { return layer(x); }, mean, variance, draws, rel_tol);
+  INFO("Mode::kFrozen");
+  check_output_moments(
+      [&] {
+        layer->set_mode(bayesnn::Mode::kFrozen);
+        return layer(x);
+      },
+      mean, variance, draws, rel_tol);
+  layer->set_mode(bayesnn::Mode::kSample);
 }
 
 }  // namespace bayesnn_test
