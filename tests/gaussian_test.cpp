@@ -107,3 +107,98 @@ TEST_CASE("random_signs: only +-1, balanced, on the device and dtype of the temp
   // The mean of n fair signs has sd 1/sqrt(n) = 0.0032; 4 sd.
   CHECK(std::abs(signs.mean().item<double>()) < 4 / std::sqrt(100000.0));
 }
+
+namespace {
+// Whether the graph below `t` holds the node of a weight draw (sample_normal's NormalDraw).
+bool reaches_draw_node(const std::shared_ptr<torch::autograd::Node>& node, int depth = 0) {
+  if (!node || depth > 8) return false;
+  if (node->name().find("NormalDraw") != std::string::npos) return true;
+  for (const auto& edge : node->next_edges()) {
+    if (reaches_draw_node(edge.function, depth + 1)) return true;
+  }
+  return false;
+}
+
+struct Pair {
+  torch::Tensor mean, log_sigma;
+};
+
+Pair make_pair(torch::Dtype dtype) {
+  torch::manual_seed(8);
+  return {(torch::randn({300, 70}, dtype) * 0.1).requires_grad_(),
+          (torch::randn({300, 70}, dtype) * 0.3 - 2).requires_grad_()};
+}
+
+Pair clone_pair(const Pair& p) {
+  return {p.mean.detach().clone().requires_grad_(), p.log_sigma.detach().clone().requires_grad_()};
+}
+
+torch::Tensor kl_of(const Pair& p) {
+  return bayesnn::kl_normal_zero_mean(p.mean, p.log_sigma, torch::full({}, std::log(0.1)));
+}
+}  // namespace
+
+TEST_CASE("sample_normal then the KL: the KL reuses the draw's pass, same values and gradients",
+          "[gaussian]") {
+  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+    const auto reused = make_pair(dtype), separate = clone_pair(reused);
+    const auto weights = torch::randn({300, 70}, dtype);
+    // The reference computes the KL before drawing, so it has no draw to reuse.
+    auto kl_separate = kl_of(separate).to(dtype);
+    torch::manual_seed(9);
+    auto draw_separate = bayesnn::sample_normal(separate.mean, separate.log_sigma);
+    torch::manual_seed(9);
+    auto draw_reused = bayesnn::sample_normal(reused.mean, reused.log_sigma);
+    auto kl_reused = kl_of(reused).to(dtype);
+    CHECK(reaches_draw_node(kl_reused.grad_fn()));
+    CHECK_FALSE(reaches_draw_node(kl_separate.grad_fn()));
+    REQUIRE(torch::equal(draw_separate, draw_reused));
+    CHECK(kl_reused.item<double>() == Approx(kl_separate.item<double>()).epsilon(1e-6));
+    ((draw_reused * weights).sum() + kl_reused).backward();
+    ((draw_separate * weights).sum() + kl_separate).backward();
+    const double tolerance = dtype == torch::kFloat ? 1e-5 : 1e-12;
+    CHECK(torch::allclose(reused.mean.grad(), separate.mean.grad(), tolerance, tolerance));
+    CHECK(
+        torch::allclose(reused.log_sigma.grad(), separate.log_sigma.grad(), tolerance, tolerance));
+  }
+}
+
+TEST_CASE(
+    "sample_normal then the KL: not reused once the draw's backward ran or the "
+    "parameters changed",
+    "[gaussian]") {
+  SECTION("the draw's backward ran first: the KL is computed afresh and backpropagates") {
+    const auto p = make_pair(torch::kFloat), reference = clone_pair(p);
+    bayesnn::sample_normal(p.mean, p.log_sigma).sum().backward();
+    const auto draw_grad = p.log_sigma.grad().clone();
+    auto kl = kl_of(p);
+    CHECK_FALSE(reaches_draw_node(kl.grad_fn()));
+    REQUIRE_NOTHROW(kl.backward());
+    kl_of(reference).backward();
+    CHECK(torch::allclose(p.log_sigma.grad() - draw_grad, reference.log_sigma.grad(), 1e-5, 1e-5));
+  }
+  SECTION("a parameter changed in place: the KL is the new parameters'") {
+    const auto p = make_pair(torch::kFloat);
+    auto draw = bayesnn::sample_normal(p.mean, p.log_sigma);
+    {
+      torch::NoGradGuard no_grad;
+      p.mean.add_(1.0);
+    }
+    auto kl = kl_of(p);
+    CHECK_FALSE(reaches_draw_node(kl.grad_fn()));
+    CHECK(kl.item<double>() == Approx(kl_of(clone_pair(p)).item<double>()).epsilon(1e-6));
+  }
+  SECTION("the draw's graph is gone: nothing is reused") {
+    const auto p = make_pair(torch::kFloat);
+    bayesnn::sample_normal(p.mean, p.log_sigma);
+    CHECK_FALSE(reaches_draw_node(kl_of(p).grad_fn()));
+  }
+  SECTION("a KL used twice counts twice") {
+    const auto p = make_pair(torch::kFloat), reference = clone_pair(p);
+    auto draw = bayesnn::sample_normal(p.mean, p.log_sigma);
+    (kl_of(p) + kl_of(p)).backward();
+    (2 * kl_of(reference)).backward();
+    CHECK(torch::allclose(p.mean.grad(), reference.mean.grad(), 1e-5, 1e-5));
+    CHECK(torch::allclose(p.log_sigma.grad(), reference.log_sigma.grad(), 1e-5, 1e-5));
+  }
+}

@@ -2,10 +2,13 @@
 
 #include "noise.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <vector>
 
-#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
@@ -26,28 +29,154 @@ bool fusable(const at::Tensor& a, const at::Tensor& b) {
          b.is_contiguous();
 }
 
-// Draws per generator of standard_normal_like: large enough that seeding a generator (624 words
-// of Mersenne Twister state) costs nothing beside the draws.
-constexpr int64_t kNormalBlock = 1 << 15;
+// The gradients with respect to mean and log_sigma of a draw w = mean + sigma * eps,
+// sigma = exp(log_sigma) (incoming gradient grad_draw, undefined where the draw was not used),
+// and of the sums [sum log_sigma, sum (sigma² + mean²)] (incoming [g0, g1]):
+//   d/d mean      = grad_draw + 2 g1 mean
+//   d/d log_sigma = grad_draw (w - mean) + 2 g1 sigma² + g0
+// in one pass on the CPU, with differentiable ATen operations elsewhere.
+variable_list draw_and_sums_backward(const at::Tensor& grad_draw, const at::Tensor& draw,
+                                     const at::Tensor& mean, const at::Tensor& sigma,
+                                     const at::Tensor& grad_sums) {
+  const bool has_draw = grad_draw.defined();
+  const bool has_sums = grad_sums.defined();
+  if (!fusable(mean, sigma) || (has_draw && (!fusable(mean, grad_draw) || !fusable(mean, draw))) ||
+      torch::GradMode::is_enabled()) {
+    at::Tensor grad_mean, grad_log_sigma;
+    if (has_draw) {
+      grad_mean = grad_draw;
+      grad_log_sigma = grad_draw * (draw - mean);
+    }
+    if (has_sums) {
+      const auto twice_g1 = 2 * grad_sums[1];
+      const auto mean_term = mean * twice_g1;
+      const auto sigma_term = sigma.square() * twice_g1 + grad_sums[0];
+      grad_mean = has_draw ? grad_mean + mean_term : mean_term;
+      grad_log_sigma = has_draw ? grad_log_sigma + sigma_term : sigma_term;
+    }
+    return {grad_mean, grad_log_sigma};
+  }
+  double g0 = 0, twice_g1 = 0;
+  if (has_sums) {
+    const auto g = grad_sums.to(at::kDouble).cpu();
+    g0 = g[0].item<double>();
+    twice_g1 = 2 * g[1].item<double>();
+  }
+  auto grad_mean = at::empty_like(mean);
+  auto grad_log_sigma = at::empty_like(sigma);
+  AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "draw_and_sums_backward", [&] {
+    const scalar_t* m = mean.data_ptr<scalar_t>();
+    const scalar_t* s = sigma.data_ptr<scalar_t>();
+    const scalar_t* g = has_draw ? grad_draw.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* w = has_draw ? draw.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gm = grad_mean.data_ptr<scalar_t>();
+    scalar_t* gls = grad_log_sigma.data_ptr<scalar_t>();
+    const auto a = static_cast<scalar_t>(twice_g1), c = static_cast<scalar_t>(g0);
+    at::parallel_for(0, mean.numel(), kBlock, [&](int64_t begin, int64_t end) {
+      if (has_draw) {
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = g[i] + a * m[i];
+          gls[i] = g[i] * (w[i] - m[i]) + a * s[i] * s[i] + c;
+        }
+      } else {
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = a * m[i];
+          gls[i] = a * s[i] * s[i] + c;
+        }
+      }
+    });
+  });
+  return {grad_mean, grad_log_sigma};
+}
 
-// The draw mean + sigma * eps with sigma = exp(log_sigma), as one autograd node: its backward
-// needs only the draw and the mean (sigma * eps = w - mean), so it keeps no noise or sigma
-// alive, and it computes the log-sigma gradient in one pass.
+// The Gaussian sums of the latest draw of each (mean, log_sigma) pair, so that the KL of the
+// same parameters in the same step reuses them (and the draw's backward computes the KL's
+// gradient in its own pass). An entry holds the draw's autograd node weakly and the parameters
+// weakly: it is used only while the graph of its forward is alive, the parameters unchanged
+// (version counters) and the node's backward not yet run.
+class SumsMemo {
+ public:
+  void put(const at::Tensor& mean, const at::Tensor& log_sigma, const at::Tensor& sums,
+           int64_t key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drop_if([&](const Entry& e) { return e.matches(mean, log_sigma) || e.expired(); });
+    entries_.push_back({Weak(mean.getIntrusivePtr()), Weak(log_sigma.getIntrusivePtr()),
+                        mean._version(), log_sigma._version(), sums.detach(), sums.grad_fn(), key});
+  }
+
+  // The sums of the pair's current draw, attached to its node, or undefined if none is valid.
+  at::Tensor find(const at::Tensor& mean, const at::Tensor& log_sigma) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : entries_) {
+      if (!entry.matches(mean, log_sigma) || entry.mean_version != mean._version() ||
+          entry.log_sigma_version != log_sigma._version()) {
+        continue;
+      }
+      auto node = entry.node.lock();
+      if (!node) return at::Tensor();
+      auto sums = entry.values.clone();
+      if (torch::GradMode::is_enabled()) torch::autograd::impl::set_gradient_edge(sums, {node, 1});
+      return sums;
+    }
+    return at::Tensor();
+  }
+
+  // Called by the node's backward: its saved tensors are about to be released.
+  void forget(int64_t key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    drop_if([&](const Entry& e) { return e.key == key; });
+  }
+
+ private:
+  using Weak = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    Weak mean, log_sigma;
+    int64_t mean_version, log_sigma_version;
+    at::Tensor values;
+    std::weak_ptr<torch::autograd::Node> node;
+    int64_t key;
+
+    bool expired() const { return mean.expired() || log_sigma.expired() || node.expired(); }
+    bool matches(const at::Tensor& m, const at::Tensor& ls) const {
+      return !mean.expired() && !log_sigma.expired() &&
+             mean._unsafe_get_target() == m.unsafeGetTensorImpl() &&
+             log_sigma._unsafe_get_target() == ls.unsafeGetTensorImpl();
+    }
+  };
+
+  template <typename Predicate>
+  void drop_if(const Predicate& predicate) {
+    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), predicate), entries_.end());
+  }
+
+  std::mutex mutex_;
+  std::vector<Entry> entries_;
+};
+
+SumsMemo& sums_memo() {
+  static SumsMemo memo;
+  return memo;
+}
+
+// The draw mean + sigma * eps, sigma = exp(log_sigma), and the sums [sum log_sigma,
+// sum (sigma² + mean²)] of every closed-form KL here, as one autograd node with two outputs:
+// one pass forward (one exp per element, shared) and one backward for both.
 class NormalDraw : public torch::autograd::Function<NormalDraw> {
  public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& mean,
-                            const at::Tensor& log_sigma) {
-    auto draw = standard_normal_like(mean);
-    draw.mul_(log_sigma.exp()).add_(mean);
-    ctx->save_for_backward({draw, mean});
-    return draw;
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& mean,
+                               const at::Tensor& log_sigma, int64_t key) {
+    auto [draw, sigma, sums] = perturbed_with_sums(mean, log_sigma);
+    ctx->save_for_backward({draw, mean, sigma});
+    ctx->saved_data["key"] = key;
+    return {draw, sums};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    sums_memo().forget(ctx->saved_data["key"].toInt());
     const auto saved = ctx->get_saved_variables();
-    const auto& grad = grads[0];
-    // d draw / d log_sigma = sigma * eps = draw - mean.
-    return {grad, (saved[0] - saved[1]).mul_(grad)};
+    auto result = draw_and_sums_backward(grads[0], saved[0], saved[1], saved[2], grads[1]);
+    result.emplace_back();  // key
+    return result;
   }
 };
 
@@ -55,8 +184,7 @@ class NormalDraw : public torch::autograd::Function<NormalDraw> {
 class ScaledNoise : public torch::autograd::Function<ScaledNoise> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& log_sigma) {
-    auto noise = standard_normal_like(log_sigma);
-    noise.mul_(log_sigma.exp());
+    auto noise = perturbed(at::Tensor(), log_sigma);
     ctx->save_for_backward({noise});
     return noise;
   }
@@ -118,32 +246,7 @@ class GaussianSums : public torch::autograd::Function<GaussianSums> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto& mean = saved[0];
-    const auto& sigma = saved[1];
-    const auto& grad = grads[0];
-    if (!fusable(mean, sigma) || torch::GradMode::is_enabled()) {
-      // Differentiable (double backward) and device-generic.
-      auto twice_g1 = 2 * grad[1];
-      return {mean * twice_g1, sigma.square() * twice_g1 + grad[0]};
-    }
-    auto grad_mean = at::empty_like(mean);
-    auto grad_log_sigma = at::empty_like(sigma);
-    const auto g = grad.to(at::kDouble).cpu();
-    const double g0 = g[0].item<double>(), twice_g1 = 2 * g[1].item<double>();
-    AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "GaussianSums_backward", [&] {
-      const scalar_t* m = mean.data_ptr<scalar_t>();
-      const scalar_t* s = sigma.data_ptr<scalar_t>();
-      scalar_t* gm = grad_mean.data_ptr<scalar_t>();
-      scalar_t* gls = grad_log_sigma.data_ptr<scalar_t>();
-      const auto a = static_cast<scalar_t>(twice_g1), c = static_cast<scalar_t>(g0);
-      at::parallel_for(0, mean.numel(), kBlock, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = a * m[i];
-          gls[i] = a * s[i] * s[i] + c;
-        }
-      });
-    });
-    return {grad_mean, grad_log_sigma};
+    return draw_and_sums_backward(at::Tensor(), at::Tensor(), saved[0], saved[1], grads[0]);
   }
 };
 
@@ -152,27 +255,10 @@ at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes()) {
     return at::stack({log_sigma.sum(), (2.0 * log_sigma).exp().sum() + mean.square().sum()});
   }
-  return GaussianSums::apply(mean, log_sigma);
+  auto sums = sums_memo().find(mean, log_sigma);
+  return sums.defined() ? sums : GaussianSums::apply(mean, log_sigma);
 }
 }  // namespace
-
-at::Tensor standard_normal_like(const at::Tensor& like) {
-  const int64_t n = like.numel();
-  if (!like.device().is_cpu() || n < 2 * kNormalBlock) return at::randn_like(like);
-  auto noise = at::empty_like(like, at::MemoryFormat::Contiguous);
-  auto flat = noise.view({-1});
-  const int64_t blocks = (n + kNormalBlock - 1) / kNormalBlock;
-  const auto seeds = at::empty({blocks}, like.options().dtype(at::kLong)).random_();
-  const int64_t* seed = seeds.data_ptr<int64_t>();
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) {
-      auto generator = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed[b]));
-      const int64_t start = b * kNormalBlock;
-      flat.narrow(0, start, std::min(kNormalBlock, n - start)).normal_(0, 1, generator);
-    }
-  });
-  return noise;
-}
 
 at::Tensor scaled_noise(const at::Tensor& log_sigma) { return ScaledNoise::apply(log_sigma); }
 
@@ -180,7 +266,11 @@ at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes() || mean.scalar_type() != log_sigma.scalar_type()) {
     return mean + log_sigma.exp() * standard_normal_like(mean);
   }
-  return NormalDraw::apply(mean, log_sigma);
+  static std::atomic<int64_t> next_key{0};
+  const int64_t key = next_key++;
+  auto outputs = NormalDraw::apply(mean, log_sigma, key);
+  if (outputs[1].requires_grad()) sums_memo().put(mean, log_sigma, outputs[1], key);
+  return outputs[0];
 }
 
 at::Tensor random_signs(const at::Tensor& like) {

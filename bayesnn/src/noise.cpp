@@ -1,0 +1,128 @@
+#include "noise.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <vector>
+
+#if BAYESNN_HAVE_AVX2_NOISE
+#include "noise_avx2.h"
+#endif
+
+namespace bayesnn {
+namespace {
+// Draws per block (and generator): large enough that seeding a generator costs nothing beside
+// the draws, small enough that a block stays in the L2 cache between drawing and scaling.
+constexpr int64_t kNormalBlock = 1 << 15;
+
+bool fast_path(const at::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == at::kFloat && avx2_noise_available();
+}
+
+// Whether mean (if defined) and log_sigma can go to the AVX2 kernels as they are.
+bool fast_pair(const at::Tensor& mean, const at::Tensor& log_sigma) {
+  return fast_path(log_sigma) && log_sigma.is_contiguous() &&
+         (!mean.defined() || (mean.sizes() == log_sigma.sizes() &&
+                              mean.scalar_type() == at::kFloat && mean.is_contiguous()));
+}
+
+// Calls fill(offset, length, seed) for the fixed blocks of n draws, in parallel, each block
+// with its own seed from the default CPU generator.
+template <typename Fill>
+void for_each_block(int64_t n, const Fill& fill) {
+  const int64_t blocks = (n + kNormalBlock - 1) / kNormalBlock;
+  const auto seeds = at::empty({blocks}, at::kLong).random_();
+  const int64_t* seed = seeds.data_ptr<int64_t>();
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t offset = b * kNormalBlock;
+      fill(offset, std::min(kNormalBlock, n - offset), static_cast<uint64_t>(seed[b]));
+    }
+  });
+}
+}  // namespace
+
+bool avx2_noise_available() {
+#if BAYESNN_HAVE_AVX2_NOISE
+  static const bool available = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return available;
+#else
+  return false;
+#endif
+}
+
+at::Tensor standard_normal_like(const at::Tensor& like) {
+  const int64_t n = like.numel();
+  const bool fast = fast_path(like);
+  if (!like.device().is_cpu() || (!fast && n < 2 * kNormalBlock)) return at::randn_like(like);
+  auto noise = at::empty_like(like, at::MemoryFormat::Contiguous);
+  auto flat = noise.view({-1});
+#if BAYESNN_HAVE_AVX2_NOISE
+  if (fast) {
+    float* out = noise.data_ptr<float>();
+    for_each_block(n, [&](int64_t offset, int64_t length, uint64_t seed) {
+      avx2::fill_standard_normal(out + offset, length, seed);
+    });
+    return noise;
+  }
+#endif
+  for_each_block(n, [&](int64_t offset, int64_t length, uint64_t seed) {
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+    flat.narrow(0, offset, length).normal_(0, 1, generator);
+  });
+  return noise;
+}
+
+at::Tensor perturbed(const at::Tensor& mean, const at::Tensor& log_sigma) {
+#if BAYESNN_HAVE_AVX2_NOISE
+  if (fast_pair(mean, log_sigma)) {
+    auto out = at::empty_like(log_sigma, at::MemoryFormat::Contiguous);
+    float* draw = out.data_ptr<float>();
+    const float* m = mean.defined() ? mean.data_ptr<float>() : nullptr;
+    const float* ls = log_sigma.data_ptr<float>();
+    for_each_block(out.numel(), [&](int64_t offset, int64_t length, uint64_t seed) {
+      avx2::fill_standard_normal(draw + offset, length, seed);
+      avx2::scale_and_shift(m == nullptr ? nullptr : m + offset, ls + offset, draw + offset,
+                            length);
+    });
+    return out;
+  }
+#endif
+  auto noise = standard_normal_like(mean.defined() ? mean : log_sigma);
+  noise.mul_(log_sigma.exp());
+  return mean.defined() ? noise.add_(mean) : noise;
+}
+
+DrawWithSums perturbed_with_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
+#if BAYESNN_HAVE_AVX2_NOISE
+  if (fast_pair(mean, log_sigma)) {
+    const int64_t n = mean.numel();
+    auto draw = at::empty_like(mean, at::MemoryFormat::Contiguous);
+    auto sigma = at::empty_like(mean, at::MemoryFormat::Contiguous);
+    float* w = draw.data_ptr<float>();
+    float* s = sigma.data_ptr<float>();
+    const float* m = mean.data_ptr<float>();
+    const float* ls = log_sigma.data_ptr<float>();
+    // Per-block sums, added in block order: the same total for any thread count.
+    std::vector<double> block_sums(
+        static_cast<size_t>(2 * ((n + kNormalBlock - 1) / kNormalBlock)));
+    for_each_block(n, [&](int64_t offset, int64_t length, uint64_t seed) {
+      avx2::fill_standard_normal(w + offset, length, seed);
+      avx2::scale_shift_and_sum(m + offset, ls + offset, w + offset, s + offset, length,
+                                &block_sums[static_cast<size_t>(2 * (offset / kNormalBlock))]);
+    });
+    double log_sum = 0, square_sum = 0;
+    for (size_t b = 0; b < block_sums.size(); b += 2) {
+      log_sum += block_sums[b];
+      square_sum += block_sums[b + 1];
+    }
+    return {draw, sigma, at::tensor({log_sum, square_sum}, mean.options())};
+  }
+#endif
+  auto sigma = log_sigma.exp();
+  auto draw = standard_normal_like(mean).mul_(sigma).add_(mean);
+  auto sums = at::stack({log_sigma.sum(), (sigma.square() + mean.square()).sum()});
+  return {draw, sigma, sums};
+}
+
+}  // namespace bayesnn

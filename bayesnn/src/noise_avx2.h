@@ -1,0 +1,23 @@
+// Internal: the AVX2 kernels of the CPU noise (noise_avx2.cpp, compiled with -mavx2 -mfma and
+// linked against Sleef when CMake finds it). Plain C types only, so nothing compiled for AVX2 is
+// shared with the rest of the library. Call them only where avx2_noise_available() (noise.h).
+#pragma once
+
+#include <cstdint>
+
+namespace bayesnn::avx2 {
+
+/// Fills out[0, n) with N(0, 1) draws: Box-Muller on 24-bit uniforms from four xoshiro256**
+/// streams seeded from `seed` by splitmix64 (the same numbers for a seed on any AVX2 machine).
+void fill_standard_normal(float* out, int64_t n, uint64_t seed);
+
+/// inout[i] = mean[i] + exp(log_sigma[i]) * inout[i] for i < n; with mean null,
+/// inout[i] = exp(log_sigma[i]) * inout[i].
+void scale_and_shift(const float* mean, const float* log_sigma, float* inout, int64_t n);
+
+/// scale_and_shift with a mean that also writes sigma[i] = exp(log_sigma[i]) and returns
+/// sums[0] = sum log_sigma[i], sums[1] = sum (sigma[i]² + mean[i]²), accumulated in double.
+void scale_shift_and_sum(const float* mean, const float* log_sigma, float* inout, float* sigma,
+                         int64_t n, double sums[2]);
+
+}  // namespace bayesnn::avx2
