@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "bayesnn/gaussian.h"
+#include "noise.h"
 
 namespace {
 // Monte Carlo mean and standard error of samples [n].
@@ -109,10 +110,11 @@ TEST_CASE("random_signs: only +-1, balanced, on the device and dtype of the temp
 }
 
 namespace {
-// Whether the graph below `t` holds the node of a weight draw (sample_normal's NormalDraw).
+// Whether the graph below `node` holds the node of a weight draw, perturbation or variance
+// (GaussianTermNode, which also yields the KL's sums).
 bool reaches_draw_node(const std::shared_ptr<torch::autograd::Node>& node, int depth = 0) {
   if (!node || depth > 8) return false;
-  if (node->name().find("NormalDraw") != std::string::npos) return true;
+  if (node->name().find("GaussianTermNode") != std::string::npos) return true;
   for (const auto& edge : node->next_edges()) {
     if (reaches_draw_node(edge.function, depth + 1)) return true;
   }
@@ -138,28 +140,37 @@ torch::Tensor kl_of(const Pair& p) {
 }
 }  // namespace
 
-TEST_CASE("sample_normal then the KL: the KL reuses the draw's pass, same values and gradients",
-          "[gaussian]") {
-  for (const auto dtype : {torch::kFloat, torch::kDouble}) {
-    const auto reused = make_pair(dtype), separate = clone_pair(reused);
-    const auto weights = torch::randn({300, 70}, dtype);
-    // The reference computes the KL before drawing, so it has no draw to reuse.
-    auto kl_separate = kl_of(separate).to(dtype);
-    torch::manual_seed(9);
-    auto draw_separate = bayesnn::sample_normal(separate.mean, separate.log_sigma);
-    torch::manual_seed(9);
-    auto draw_reused = bayesnn::sample_normal(reused.mean, reused.log_sigma);
-    auto kl_reused = kl_of(reused).to(dtype);
-    CHECK(reaches_draw_node(kl_reused.grad_fn()));
-    CHECK_FALSE(reaches_draw_node(kl_separate.grad_fn()));
-    REQUIRE(torch::equal(draw_separate, draw_reused));
-    CHECK(kl_reused.item<double>() == Approx(kl_separate.item<double>()).epsilon(1e-6));
-    ((draw_reused * weights).sum() + kl_reused).backward();
-    ((draw_separate * weights).sum() + kl_separate).backward();
-    const double tolerance = dtype == torch::kFloat ? 1e-5 : 1e-12;
-    CHECK(torch::allclose(reused.mean.grad(), separate.mean.grad(), tolerance, tolerance));
-    CHECK(
-        torch::allclose(reused.log_sigma.grad(), separate.log_sigma.grad(), tolerance, tolerance));
+TEST_CASE(
+    "a draw, a perturbation or a variance, then the KL: the KL reuses their pass, same values "
+    "and gradients",
+    "[gaussian]") {
+  using Term = torch::Tensor (*)(const torch::Tensor&, const torch::Tensor&);
+  const std::pair<const char*, Term> terms[] = {{"sample_normal", bayesnn::sample_normal},
+                                                {"scaled_noise", bayesnn::scaled_noise},
+                                                {"sigma_squared", bayesnn::sigma_squared}};
+  for (const auto& [name, term] : terms) {
+    for (const auto dtype : {torch::kFloat, torch::kDouble}) {
+      INFO(name << " in " << dtype);
+      const auto reused = make_pair(dtype), separate = clone_pair(reused);
+      const auto weights = torch::randn({300, 70}, dtype);
+      // The reference computes the KL first, so it has no term to reuse.
+      auto kl_separate = kl_of(separate).to(dtype);
+      torch::manual_seed(9);
+      auto term_separate = term(separate.mean, separate.log_sigma);
+      torch::manual_seed(9);
+      auto term_reused = term(reused.mean, reused.log_sigma);
+      auto kl_reused = kl_of(reused).to(dtype);
+      CHECK(reaches_draw_node(kl_reused.grad_fn()));
+      CHECK_FALSE(reaches_draw_node(kl_separate.grad_fn()));
+      REQUIRE(torch::equal(term_separate, term_reused));
+      CHECK(kl_reused.item<double>() == Approx(kl_separate.item<double>()).epsilon(1e-6));
+      ((term_reused * weights).sum() + kl_reused).backward();
+      ((term_separate * weights).sum() + kl_separate).backward();
+      const double tolerance = dtype == torch::kFloat ? 1e-5 : 1e-12;
+      CHECK(torch::allclose(reused.mean.grad(), separate.mean.grad(), tolerance, tolerance));
+      CHECK(torch::allclose(reused.log_sigma.grad(), separate.log_sigma.grad(), tolerance,
+                            tolerance));
+    }
   }
 }
 

@@ -79,20 +79,41 @@ TEST_CASE("standard_normal_like: the seed decides the numbers, the thread count 
   CHECK(std::abs((a.slice(0, 1) * a.slice(0, 0, -1)).mean().item<double>()) < 5 / std::sqrt(n));
 }
 
-TEST_CASE("perturbed: mean + exp(log_sigma) * eps with eps ~ N(0, 1)", "[noise]") {
+TEST_CASE("gaussian_term_with_sums: a draw, a perturbation or the variance, with the KL's sums",
+          "[noise]") {
+  using bayesnn::GaussianTerm;
   torch::manual_seed(3);
   for (const auto dtype : {torch::kFloat, torch::kDouble}) {
     const auto mean = torch::randn({700, 1001}, dtype);
     const auto log_sigma = torch::rand({700, 1001}, dtype) * 4 - 3;
-    const auto draw = bayesnn::perturbed(mean, log_sigma);
-    check_standard_normal((draw - mean) / log_sigma.exp());
-    const auto noise = bayesnn::perturbed(torch::Tensor(), log_sigma);
-    check_standard_normal(noise / log_sigma.exp());
+    const auto sigma = log_sigma.exp();
+    const double tolerance = dtype == torch::kFloat ? 1e-5 : 1e-12;
+    for (const auto kind :
+         {GaussianTerm::kDraw, GaussianTerm::kPerturbation, GaussianTerm::kVariance}) {
+      const auto [term, sigma_out, sums] = bayesnn::gaussian_term_with_sums(kind, mean, log_sigma);
+      CHECK(torch::allclose(sigma_out, sigma, tolerance, tolerance));
+      const double log_sum = log_sigma.to(torch::kDouble).sum().item<double>();
+      const double square_sum =
+          (sigma.square() + mean.square()).to(torch::kDouble).sum().item<double>();
+      CHECK(sums[0].item<double>() == Approx(log_sum).epsilon(tolerance));
+      CHECK(sums[1].item<double>() == Approx(square_sum).epsilon(tolerance));
+      switch (kind) {
+        case GaussianTerm::kDraw:
+          check_standard_normal((term - mean) / sigma);
+          break;
+        case GaussianTerm::kPerturbation:
+          check_standard_normal(term / sigma);
+          break;
+        case GaussianTerm::kVariance:
+          CHECK(torch::allclose(term, sigma.square(), tolerance, tolerance));
+          break;
+      }
+    }
   }
 }
 
 #if BAYESNN_HAVE_AVX2_NOISE
-TEST_CASE("avx2 kernels: a partial tail continues the stream, scaling matches the formula",
+TEST_CASE("avx2 kernels: a partial tail continues the stream, each term matches its formula",
           "[noise]") {
   if (!bayesnn::avx2_noise_available()) {
     WARN("this CPU has no AVX2 and FMA: the AVX2 kernels are not run");
@@ -103,12 +124,22 @@ TEST_CASE("avx2 kernels: a partial tail continues the stream, scaling matches th
   bayesnn::avx2::fill_standard_normal(part.data(), 37, 42);
   CHECK(std::equal(part.begin(), part.end(), full.begin()));
 
+  // Each term, on a length with a partial last vector.
   const auto mean = torch::randn({1003});
   const auto log_sigma = torch::randn({1003});
-  auto inout = torch::randn({1003});
-  const auto expected = mean + log_sigma.exp() * inout;
-  bayesnn::avx2::scale_and_shift(mean.data_ptr<float>(), log_sigma.data_ptr<float>(),
-                                 inout.data_ptr<float>(), inout.numel());
-  CHECK(torch::allclose(inout, expected, 1e-5, 1e-6));
+  const auto noise = torch::randn({1003});
+  const auto sigma = log_sigma.exp();
+  const torch::Tensor expected[] = {mean + sigma * noise, sigma * noise, sigma.square()};
+  for (int term = 0; term < 3; ++term) {
+    auto inout = noise.clone();
+    auto sigma_out = torch::empty({1003});
+    double sums[2];
+    bayesnn::avx2::gaussian_term(term, mean.data_ptr<float>(), log_sigma.data_ptr<float>(),
+                                 inout.data_ptr<float>(), sigma_out.data_ptr<float>(), 1003, sums);
+    CHECK(torch::allclose(inout, expected[term], 1e-5, 1e-6));
+    CHECK(torch::allclose(sigma_out, sigma, 1e-5, 1e-6));
+    CHECK(sums[0] == Approx(log_sigma.sum().item<double>()).epsilon(1e-5));
+    CHECK(sums[1] == Approx((sigma.square() + mean.square()).sum().item<double>()).epsilon(1e-5));
+  }
 }
 #endif

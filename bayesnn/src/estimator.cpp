@@ -15,8 +15,8 @@ at::Tensor maybe_sample(const at::Tensor& mean, const at::Tensor& log_sigma) {
   return mean.defined() ? sample_normal(mean, log_sigma) : at::Tensor();
 }
 
-at::Tensor maybe_variance(const at::Tensor& log_sigma) {
-  return log_sigma.defined() ? (2.0 * log_sigma).exp() : at::Tensor();
+at::Tensor maybe_variance(const at::Tensor& mean, const at::Tensor& log_sigma) {
+  return mean.defined() ? sigma_squared(mean, log_sigma) : at::Tensor();
 }
 
 at::Tensor signs_for(const at::Tensor& t, SignLayout layout) {
@@ -56,12 +56,13 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
       return op(x, sample_normal(w_mean, w_log_sigma), maybe_sample(b_mean, b_log_sigma));
     case Estimator::kLocalReparameterization: {
       auto mean = op(x, w_mean, b_mean);
-      auto variance = op(x.square(), (2.0 * w_log_sigma).exp(), maybe_variance(b_log_sigma));
+      auto variance =
+          op(x.square(), sigma_squared(w_mean, w_log_sigma), maybe_variance(b_mean, b_log_sigma));
       return mean + (variance + kVarianceFloor).sqrt() * standard_normal_like(mean);
     }
     case Estimator::kFlipout: {
       auto mean = op(x, w_mean, maybe_sample(b_mean, b_log_sigma));
-      auto perturbation = scaled_noise(w_log_sigma);
+      auto perturbation = scaled_noise(w_mean, w_log_sigma);
       auto flipped = op(x * signs_for(x, signs), perturbation, at::Tensor());
       return mean + flipped * signs_for(flipped, signs);
     }

@@ -29,30 +29,33 @@ bool fusable(const at::Tensor& a, const at::Tensor& b) {
          b.is_contiguous();
 }
 
-// The gradients with respect to mean and log_sigma of a draw w = mean + sigma * eps,
-// sigma = exp(log_sigma) (incoming gradient grad_draw, undefined where the draw was not used),
-// and of the sums [sum log_sigma, sum (sigma² + mean²)] (incoming [g0, g1]):
-//   d/d mean      = grad_draw + 2 g1 mean
-//   d/d log_sigma = grad_draw (w - mean) + 2 g1 sigma² + g0
-// in one pass on the CPU, with differentiable ATen operations elsewhere.
-variable_list draw_and_sums_backward(const at::Tensor& grad_draw, const at::Tensor& draw,
-                                     const at::Tensor& mean, const at::Tensor& sigma,
-                                     const at::Tensor& grad_sums) {
-  const bool has_draw = grad_draw.defined();
+// The gradients with respect to mean and log_sigma of a term t of q = N(mean, sigma²),
+// sigma = exp(log_sigma) (incoming gradient grad_term, undefined where the term was not used),
+// and of the sums [sum log_sigma, sum (sigma² + mean²)] (incoming [g0, g1], or undefined):
+//   d/d mean      = [grad_term, if t is a draw] + 2 g1 mean
+//   d/d log_sigma = grad_term dt/dlog_sigma + 2 g1 sigma² + g0,
+// dt/dlog_sigma = t - mean (draw), t (perturbation) or 2 t (variance). One pass on the CPU,
+// differentiable ATen operations elsewhere.
+variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_term,
+                                     const at::Tensor& term, const at::Tensor& mean,
+                                     const at::Tensor& sigma, const at::Tensor& grad_sums) {
+  const bool has_term = grad_term.defined();
   const bool has_sums = grad_sums.defined();
-  if (!fusable(mean, sigma) || (has_draw && (!fusable(mean, grad_draw) || !fusable(mean, draw))) ||
+  if (!fusable(mean, sigma) || (has_term && (!fusable(mean, grad_term) || !fusable(mean, term))) ||
       torch::GradMode::is_enabled()) {
     at::Tensor grad_mean, grad_log_sigma;
-    if (has_draw) {
-      grad_mean = grad_draw;
-      grad_log_sigma = grad_draw * (draw - mean);
+    if (has_term) {
+      if (kind == GaussianTerm::kDraw) grad_mean = grad_term;
+      grad_log_sigma = kind == GaussianTerm::kDraw           ? grad_term * (term - mean)
+                       : kind == GaussianTerm::kPerturbation ? grad_term * term
+                                                             : 2 * grad_term * term;
     }
     if (has_sums) {
       const auto twice_g1 = 2 * grad_sums[1];
-      const auto mean_term = mean * twice_g1;
-      const auto sigma_term = sigma.square() * twice_g1 + grad_sums[0];
-      grad_mean = has_draw ? grad_mean + mean_term : mean_term;
-      grad_log_sigma = has_draw ? grad_log_sigma + sigma_term : sigma_term;
+      const auto mean_part = mean * twice_g1;
+      const auto sigma_part = sigma.square() * twice_g1 + grad_sums[0];
+      grad_mean = grad_mean.defined() ? grad_mean + mean_part : mean_part;
+      grad_log_sigma = grad_log_sigma.defined() ? grad_log_sigma + sigma_part : sigma_part;
     }
     return {grad_mean, grad_log_sigma};
   }
@@ -64,24 +67,31 @@ variable_list draw_and_sums_backward(const at::Tensor& grad_draw, const at::Tens
   }
   auto grad_mean = at::empty_like(mean);
   auto grad_log_sigma = at::empty_like(sigma);
-  AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "draw_and_sums_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "term_and_sums_backward", [&] {
     const scalar_t* m = mean.data_ptr<scalar_t>();
     const scalar_t* s = sigma.data_ptr<scalar_t>();
-    const scalar_t* g = has_draw ? grad_draw.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* w = has_draw ? draw.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* g = has_term ? grad_term.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* t = has_term ? term.data_ptr<scalar_t>() : nullptr;
     scalar_t* gm = grad_mean.data_ptr<scalar_t>();
     scalar_t* gls = grad_log_sigma.data_ptr<scalar_t>();
     const auto a = static_cast<scalar_t>(twice_g1), c = static_cast<scalar_t>(g0);
+    // One loop per case, so that each vectorizes without branches.
     at::parallel_for(0, mean.numel(), kBlock, [&](int64_t begin, int64_t end) {
-      if (has_draw) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = g[i] + a * m[i];
-          gls[i] = g[i] * (w[i] - m[i]) + a * s[i] * s[i] + c;
-        }
-      } else {
+      if (!has_term) {
         for (int64_t i = begin; i < end; ++i) {
           gm[i] = a * m[i];
           gls[i] = a * s[i] * s[i] + c;
+        }
+      } else if (kind == GaussianTerm::kDraw) {
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = g[i] + a * m[i];
+          gls[i] = g[i] * (t[i] - m[i]) + a * s[i] * s[i] + c;
+        }
+      } else {
+        const auto scale = static_cast<scalar_t>(kind == GaussianTerm::kVariance ? 2 : 1);
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = a * m[i];
+          gls[i] = scale * g[i] * t[i] + a * s[i] * s[i] + c;
         }
       }
     });
@@ -158,41 +168,43 @@ SumsMemo& sums_memo() {
   return memo;
 }
 
-// The draw mean + sigma * eps, sigma = exp(log_sigma), and the sums [sum log_sigma,
-// sum (sigma² + mean²)] of every closed-form KL here, as one autograd node with two outputs:
-// one pass forward (one exp per element, shared) and one backward for both.
-class NormalDraw : public torch::autograd::Function<NormalDraw> {
+// A term of q (a draw, a perturbation or the variance: GaussianTerm) and the sums
+// [sum log_sigma, sum (sigma² + mean²)] of every closed-form KL here, as one autograd node with
+// two outputs: one pass forward (one exp per element, shared) and one backward for both.
+class GaussianTermNode : public torch::autograd::Function<GaussianTermNode> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& mean,
-                               const at::Tensor& log_sigma, int64_t key) {
-    auto [draw, sigma, sums] = perturbed_with_sums(mean, log_sigma);
-    ctx->save_for_backward({draw, mean, sigma});
+                               const at::Tensor& log_sigma, int64_t kind, int64_t key) {
+    auto [term, sigma, sums] =
+        gaussian_term_with_sums(static_cast<GaussianTerm>(kind), mean, log_sigma);
+    ctx->save_for_backward({term, mean, sigma});
+    ctx->saved_data["kind"] = kind;
     ctx->saved_data["key"] = key;
-    return {draw, sums};
+    return {term, sums};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     sums_memo().forget(ctx->saved_data["key"].toInt());
     const auto saved = ctx->get_saved_variables();
-    auto result = draw_and_sums_backward(grads[0], saved[0], saved[1], saved[2], grads[1]);
-    result.emplace_back();  // key
+    const auto kind = static_cast<GaussianTerm>(ctx->saved_data["kind"].toInt());
+    auto result = term_and_sums_backward(kind, grads[0], saved[0], saved[1], saved[2], grads[1]);
+    result.resize(4);  // no gradient for kind and key
     return result;
   }
 };
 
-// exp(log_sigma) * eps as one autograd node: d/d log_sigma of the output is the output.
-class ScaledNoise : public torch::autograd::Function<ScaledNoise> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& log_sigma) {
-    auto noise = perturbed(at::Tensor(), log_sigma);
-    ctx->save_for_backward({noise});
-    return noise;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    return {ctx->get_saved_variables()[0] * grads[0]};
-  }
-};
+// The term by GaussianTermNode; its sums go to the memo for the KL of the same parameters.
+at::Tensor gaussian_term(GaussianTerm kind, const at::Tensor& mean, const at::Tensor& log_sigma) {
+  TORCH_CHECK(mean.sizes() == log_sigma.sizes() && mean.scalar_type() == log_sigma.scalar_type(),
+              "bayesnn: a mean of shape ", mean.sizes(), " and ", mean.scalar_type(),
+              " with a log_sigma of shape ", log_sigma.sizes(), " and ", log_sigma.scalar_type(),
+              ": expected the same shape and dtype");
+  static std::atomic<int64_t> next_key{0};
+  const int64_t key = next_key++;
+  auto outputs = GaussianTermNode::apply(mean, log_sigma, static_cast<int64_t>(kind), key);
+  if (outputs[1].requires_grad()) sums_memo().put(mean, log_sigma, outputs[1], key);
+  return outputs[0];
+}
 
 // sum_i log_sigma_i and sum_i (exp(2 log_sigma_i) + mean_i²): the two sums of every
 // closed-form KL here, as one autograd node ([2]) with a one-pass backward on the CPU.
@@ -246,7 +258,8 @@ class GaussianSums : public torch::autograd::Function<GaussianSums> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    return draw_and_sums_backward(at::Tensor(), at::Tensor(), saved[0], saved[1], grads[0]);
+    return term_and_sums_backward(GaussianTerm::kDraw, at::Tensor(), at::Tensor(), saved[0],
+                                  saved[1], grads[0]);
   }
 };
 
@@ -260,17 +273,19 @@ at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
 }
 }  // namespace
 
-at::Tensor scaled_noise(const at::Tensor& log_sigma) { return ScaledNoise::apply(log_sigma); }
+at::Tensor scaled_noise(const at::Tensor& mean, const at::Tensor& log_sigma) {
+  return gaussian_term(GaussianTerm::kPerturbation, mean, log_sigma);
+}
+
+at::Tensor sigma_squared(const at::Tensor& mean, const at::Tensor& log_sigma) {
+  return gaussian_term(GaussianTerm::kVariance, mean, log_sigma);
+}
 
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes() || mean.scalar_type() != log_sigma.scalar_type()) {
     return mean + log_sigma.exp() * standard_normal_like(mean);
   }
-  static std::atomic<int64_t> next_key{0};
-  const int64_t key = next_key++;
-  auto outputs = NormalDraw::apply(mean, log_sigma, key);
-  if (outputs[1].requires_grad()) sums_memo().put(mean, log_sigma, outputs[1], key);
-  return outputs[0];
+  return gaussian_term(GaussianTerm::kDraw, mean, log_sigma);
 }
 
 at::Tensor random_signs(const at::Tensor& like) {

@@ -19,13 +19,6 @@ bool fast_path(const at::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == at::kFloat && avx2_noise_available();
 }
 
-// Whether mean (if defined) and log_sigma can go to the AVX2 kernels as they are.
-bool fast_pair(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  return fast_path(log_sigma) && log_sigma.is_contiguous() &&
-         (!mean.defined() || (mean.sizes() == log_sigma.sizes() &&
-                              mean.scalar_type() == at::kFloat && mean.is_contiguous()));
-}
-
 // Calls fill(offset, length, seed) for the fixed blocks of n draws, in parallel, each block
 // with its own seed from the default CPU generator.
 template <typename Fill>
@@ -73,33 +66,15 @@ at::Tensor standard_normal_like(const at::Tensor& like) {
   return noise;
 }
 
-at::Tensor perturbed(const at::Tensor& mean, const at::Tensor& log_sigma) {
+TermWithSums gaussian_term_with_sums(GaussianTerm kind, const at::Tensor& mean,
+                                     const at::Tensor& log_sigma) {
 #if BAYESNN_HAVE_AVX2_NOISE
-  if (fast_pair(mean, log_sigma)) {
-    auto out = at::empty_like(log_sigma, at::MemoryFormat::Contiguous);
-    float* draw = out.data_ptr<float>();
-    const float* m = mean.defined() ? mean.data_ptr<float>() : nullptr;
-    const float* ls = log_sigma.data_ptr<float>();
-    for_each_block(out.numel(), [&](int64_t offset, int64_t length, uint64_t seed) {
-      avx2::fill_standard_normal(draw + offset, length, seed);
-      avx2::scale_and_shift(m == nullptr ? nullptr : m + offset, ls + offset, draw + offset,
-                            length);
-    });
-    return out;
-  }
-#endif
-  auto noise = standard_normal_like(mean.defined() ? mean : log_sigma);
-  noise.mul_(log_sigma.exp());
-  return mean.defined() ? noise.add_(mean) : noise;
-}
-
-DrawWithSums perturbed_with_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
-#if BAYESNN_HAVE_AVX2_NOISE
-  if (fast_pair(mean, log_sigma)) {
+  if (fast_path(log_sigma) && mean.scalar_type() == at::kFloat && mean.is_contiguous() &&
+      log_sigma.is_contiguous() && mean.sizes() == log_sigma.sizes()) {
     const int64_t n = mean.numel();
-    auto draw = at::empty_like(mean, at::MemoryFormat::Contiguous);
+    auto term = at::empty_like(mean, at::MemoryFormat::Contiguous);
     auto sigma = at::empty_like(mean, at::MemoryFormat::Contiguous);
-    float* w = draw.data_ptr<float>();
+    float* out = term.data_ptr<float>();
     float* s = sigma.data_ptr<float>();
     const float* m = mean.data_ptr<float>();
     const float* ls = log_sigma.data_ptr<float>();
@@ -107,22 +82,29 @@ DrawWithSums perturbed_with_sums(const at::Tensor& mean, const at::Tensor& log_s
     std::vector<double> block_sums(
         static_cast<size_t>(2 * ((n + kNormalBlock - 1) / kNormalBlock)));
     for_each_block(n, [&](int64_t offset, int64_t length, uint64_t seed) {
-      avx2::fill_standard_normal(w + offset, length, seed);
-      avx2::scale_shift_and_sum(m + offset, ls + offset, w + offset, s + offset, length,
-                                &block_sums[static_cast<size_t>(2 * (offset / kNormalBlock))]);
+      if (kind != GaussianTerm::kVariance) avx2::fill_standard_normal(out + offset, length, seed);
+      avx2::gaussian_term(static_cast<int>(kind), m + offset, ls + offset, out + offset, s + offset,
+                          length, &block_sums[static_cast<size_t>(2 * (offset / kNormalBlock))]);
     });
     double log_sum = 0, square_sum = 0;
     for (size_t b = 0; b < block_sums.size(); b += 2) {
       log_sum += block_sums[b];
       square_sum += block_sums[b + 1];
     }
-    return {draw, sigma, at::tensor({log_sum, square_sum}, mean.options())};
+    return {term, sigma, at::tensor({log_sum, square_sum}, mean.options())};
   }
 #endif
   auto sigma = log_sigma.exp();
-  auto draw = standard_normal_like(mean).mul_(sigma).add_(mean);
   auto sums = at::stack({log_sigma.sum(), (sigma.square() + mean.square()).sum()});
-  return {draw, sigma, sums};
+  switch (kind) {
+    case GaussianTerm::kDraw:
+      return {standard_normal_like(mean).mul_(sigma).add_(mean), sigma, sums};
+    case GaussianTerm::kPerturbation:
+      return {standard_normal_like(mean).mul_(sigma), sigma, sums};
+    case GaussianTerm::kVariance:
+      return {sigma.square(), sigma, sums};
+  }
+  TORCH_CHECK(false, "gaussian_term_with_sums: unknown term");
 }
 
 }  // namespace bayesnn

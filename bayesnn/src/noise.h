@@ -15,21 +15,26 @@ bool avx2_noise_available();
 /// same numbers for any thread count, and a step's noise no longer waits on one thread.
 at::Tensor standard_normal_like(const at::Tensor& like);
 
-/// mean + exp(log_sigma) * eps, eps ~ N(0, I), or exp(log_sigma) * eps where `mean` is
-/// undefined; outside autograd. On the CPU each block of draws is scaled while it is in cache.
-at::Tensor perturbed(const at::Tensor& mean, const at::Tensor& log_sigma);
+/// What a layer takes from q(w) = N(mean, sigma²), sigma = exp(log_sigma), eps ~ N(0, I):
+/// a draw mean + sigma * eps (reparameterization), a perturbation sigma * eps (Flipout) or the
+/// variance sigma² (local reparameterization).
+enum class GaussianTerm : int { kDraw = 0, kPerturbation = 1, kVariance = 2 };
 
-/// A draw mean + exp(log_sigma) * eps with what the KL of the same parameters needs, from the
-/// same pass: sigma = exp(log_sigma) and sums = [sum log_sigma, sum (sigma² + mean²)] ([2], on
-/// the device and in the dtype of `mean`). `mean` and `log_sigma` have the same shape.
-struct DrawWithSums {
-  at::Tensor draw, sigma, sums;
+/// The term with what the KL of the same parameters needs, from the same pass over them:
+/// sigma and sums = [sum log_sigma, sum (sigma² + mean²)] ([2], on the device and in the dtype
+/// of `mean`). `mean` and `log_sigma` have the same shape; outside autograd.
+struct TermWithSums {
+  at::Tensor term, sigma, sums;
 };
-DrawWithSums perturbed_with_sums(const at::Tensor& mean, const at::Tensor& log_sigma);
+TermWithSums gaussian_term_with_sums(GaussianTerm kind, const at::Tensor& mean,
+                                     const at::Tensor& log_sigma);
 
 /// exp(log_sigma) * eps, eps ~ N(0, I) with the shape, device and dtype of `log_sigma`: a
-/// zero-mean weight perturbation as one autograd node whose backward needs only its output
-/// (d/d log_sigma = the perturbation itself), so no noise or sigma is kept for the backward.
-at::Tensor scaled_noise(const at::Tensor& log_sigma);
+/// zero-mean weight perturbation (Flipout). Its autograd node also yields the KL's sums of
+/// (mean, log_sigma), which the KL of the same parameters then reuses (as after sample_normal).
+at::Tensor scaled_noise(const at::Tensor& mean, const at::Tensor& log_sigma);
+
+/// exp(2 log_sigma), the weight variance of local reparameterization, by the same node.
+at::Tensor sigma_squared(const at::Tensor& mean, const at::Tensor& log_sigma);
 
 }  // namespace bayesnn

@@ -83,22 +83,25 @@ void fill_standard_normal(float* out, int64_t n, uint64_t seed) {
   }
 }
 
-void scale_and_shift(const float* mean, const float* log_sigma, float* inout, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 sigma = Sleef_expf8_u10avx2(_mm256_loadu_ps(log_sigma + i));
-    const __m256 noise = _mm256_loadu_ps(inout + i);
-    _mm256_storeu_ps(inout + i, mean == nullptr
-                                    ? _mm256_mul_ps(sigma, noise)
-                                    : _mm256_fmadd_ps(sigma, noise, _mm256_loadu_ps(mean + i)));
-  }
-  for (; i < n; ++i) {
-    inout[i] = __builtin_expf(log_sigma[i]) * inout[i] + (mean == nullptr ? 0.0f : mean[i]);
-  }
+namespace {
+float scalar_term(int term, float mean, float sigma, float noise) {
+  return term == 0 ? mean + sigma * noise : term == 1 ? sigma * noise : sigma * sigma;
 }
 
-void scale_shift_and_sum(const float* mean, const float* log_sigma, float* inout, float* sigma,
-                         int64_t n, double sums[2]) {
+__m256d widen_sum(__m256 x) {
+  return _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)),
+                       _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+}
+
+double horizontal_sum(__m256d x) {
+  alignas(32) double lanes[4];
+  _mm256_store_pd(lanes, x);
+  return (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+}
+}  // namespace
+
+void gaussian_term(int term, const float* mean, const float* log_sigma, float* inout, float* sigma,
+                   int64_t n, double sums[2]) {
   __m256d log_sum = _mm256_setzero_pd(), square_sum = _mm256_setzero_pd();
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -106,23 +109,19 @@ void scale_shift_and_sum(const float* mean, const float* log_sigma, float* inout
     const __m256 m = _mm256_loadu_ps(mean + i);
     const __m256 s = Sleef_expf8_u10avx2(ls);
     _mm256_storeu_ps(sigma + i, s);
-    _mm256_storeu_ps(inout + i, _mm256_fmadd_ps(s, _mm256_loadu_ps(inout + i), m));
-    const __m256 square = _mm256_fmadd_ps(s, s, _mm256_mul_ps(m, m));
-    log_sum = _mm256_add_pd(log_sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(ls)),
-                                                   _mm256_cvtps_pd(_mm256_extractf128_ps(ls, 1))));
-    square_sum =
-        _mm256_add_pd(square_sum, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(square)),
-                                                _mm256_cvtps_pd(_mm256_extractf128_ps(square, 1))));
+    const __m256 out = term == 0   ? _mm256_fmadd_ps(s, _mm256_loadu_ps(inout + i), m)
+                       : term == 1 ? _mm256_mul_ps(s, _mm256_loadu_ps(inout + i))
+                                   : _mm256_mul_ps(s, s);
+    _mm256_storeu_ps(inout + i, out);
+    log_sum = _mm256_add_pd(log_sum, widen_sum(ls));
+    square_sum = _mm256_add_pd(square_sum, widen_sum(_mm256_fmadd_ps(s, s, _mm256_mul_ps(m, m))));
   }
-  alignas(32) double lanes[2][4];
-  _mm256_store_pd(lanes[0], log_sum);
-  _mm256_store_pd(lanes[1], square_sum);
-  sums[0] = (lanes[0][0] + lanes[0][1]) + (lanes[0][2] + lanes[0][3]);
-  sums[1] = (lanes[1][0] + lanes[1][1]) + (lanes[1][2] + lanes[1][3]);
+  sums[0] = horizontal_sum(log_sum);
+  sums[1] = horizontal_sum(square_sum);
   for (; i < n; ++i) {
     const float s = __builtin_expf(log_sigma[i]);
     sigma[i] = s;
-    inout[i] = s * inout[i] + mean[i];
+    inout[i] = scalar_term(term, mean[i], s, inout[i]);
     sums[0] += log_sigma[i];
     sums[1] += static_cast<double>(s) * s + static_cast<double>(mean[i]) * mean[i];
   }
