@@ -441,6 +441,7 @@ json micro(const Settings& settings) {
   auto m = torch::full({}, std::log(0.1)).requires_grad_();
   auto lsl = torch::full({}, std::log(0.1)).requires_grad_();
   auto activations = torch::empty({128, 800});
+  const auto upstream = torch::randn({rows, cols});  // the gradient a layer sends to its weight
   const auto clear = [&] {
     for (auto* t : {&mean, &log_sigma, &m, &lsl}) t->mutable_grad() = torch::Tensor();
   };
@@ -501,6 +502,22 @@ json micro(const Settings& settings) {
          clear();
          auto w = bayesnn::sample_normal(mean, log_sigma);
          w.backward(torch::ones_like(w));
+       }},
+      {"weight sample and its KL (fixed prior), forward+backward, 800x800",
+       [&] {
+         clear();
+         auto w = mean + log_sigma.exp() * torch::randn_like(mean);
+         const double n = static_cast<double>(mean.numel());
+         auto kl =
+             n * (log_sd - 0.5) - log_sigma.sum() +
+             0.5 * (-2.0 * log_sd).exp() * ((2.0 * log_sigma).exp().sum() + mean.square().sum());
+         torch::autograd::backward({w, kl}, {upstream, torch::ones({})});
+       },
+       [&] {
+         clear();
+         auto w = bayesnn::sample_normal(mean, log_sigma);
+         auto kl = bayesnn::kl_normal_zero_mean(mean, log_sigma, log_sd);
+         torch::autograd::backward({w, kl}, {upstream, torch::ones({})});
        }},
       {"random signs, 128x800",
        [&] { torch::empty_like(activations).bernoulli_(0.5).mul_(2).sub_(1); },

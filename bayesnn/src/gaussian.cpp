@@ -41,7 +41,11 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
                                      const at::Tensor& sigma, const at::Tensor& grad_sums) {
   const bool has_term = grad_term.defined();
   const bool has_sums = grad_sums.defined();
-  if (!fusable(mean, sigma) || (has_term && (!fusable(mean, grad_term) || !fusable(mean, term))) ||
+  // The variance term is sigma² itself (its node keeps no sigma).
+  const bool variance = kind == GaussianTerm::kVariance;
+  const at::Tensor& sigma_or_variance = variance ? term : sigma;
+  if (!fusable(mean, sigma_or_variance) ||
+      (has_term && (!fusable(mean, grad_term) || !fusable(mean, term))) ||
       torch::GradMode::is_enabled()) {
     at::Tensor grad_mean, grad_log_sigma;
     if (has_term) {
@@ -53,7 +57,7 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
     if (has_sums) {
       const auto twice_g1 = 2 * grad_sums[1];
       const auto mean_part = mean * twice_g1;
-      const auto sigma_part = sigma.square() * twice_g1 + grad_sums[0];
+      const auto sigma_part = (variance ? term : sigma.square()) * twice_g1 + grad_sums[0];
       grad_mean = grad_mean.defined() ? grad_mean + mean_part : mean_part;
       grad_log_sigma = grad_log_sigma.defined() ? grad_log_sigma + sigma_part : sigma_part;
     }
@@ -66,10 +70,10 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
     twice_g1 = 2 * g[1].item<double>();
   }
   auto grad_mean = at::empty_like(mean);
-  auto grad_log_sigma = at::empty_like(sigma);
+  auto grad_log_sigma = at::empty_like(mean);
   AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "term_and_sums_backward", [&] {
     const scalar_t* m = mean.data_ptr<scalar_t>();
-    const scalar_t* s = sigma.data_ptr<scalar_t>();
+    const scalar_t* s = sigma_or_variance.data_ptr<scalar_t>();
     const scalar_t* g = has_term ? grad_term.data_ptr<scalar_t>() : nullptr;
     const scalar_t* t = has_term ? term.data_ptr<scalar_t>() : nullptr;
     scalar_t* gm = grad_mean.data_ptr<scalar_t>();
@@ -77,7 +81,12 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
     const auto a = static_cast<scalar_t>(twice_g1), c = static_cast<scalar_t>(g0);
     // One loop per case, so that each vectorizes without branches.
     at::parallel_for(0, mean.numel(), kBlock, [&](int64_t begin, int64_t end) {
-      if (!has_term) {
+      if (!has_term && variance) {
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = a * m[i];
+          gls[i] = a * s[i] + c;
+        }
+      } else if (!has_term) {
         for (int64_t i = begin; i < end; ++i) {
           gm[i] = a * m[i];
           gls[i] = a * s[i] * s[i] + c;
@@ -87,11 +96,15 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
           gm[i] = g[i] + a * m[i];
           gls[i] = g[i] * (t[i] - m[i]) + a * s[i] * s[i] + c;
         }
-      } else {
-        const auto scale = static_cast<scalar_t>(kind == GaussianTerm::kVariance ? 2 : 1);
+      } else if (kind == GaussianTerm::kPerturbation) {
         for (int64_t i = begin; i < end; ++i) {
           gm[i] = a * m[i];
-          gls[i] = scale * g[i] * t[i] + a * s[i] * s[i] + c;
+          gls[i] = g[i] * t[i] + a * s[i] * s[i] + c;
+        }
+      } else {
+        for (int64_t i = begin; i < end; ++i) {
+          gm[i] = a * m[i];
+          gls[i] = (2 * g[i] + a) * t[i] + c;
         }
       }
     });

@@ -73,18 +73,20 @@ TermWithSums gaussian_term_with_sums(GaussianTerm kind, const at::Tensor& mean,
       log_sigma.is_contiguous() && mean.sizes() == log_sigma.sizes()) {
     const int64_t n = mean.numel();
     auto term = at::empty_like(mean, at::MemoryFormat::Contiguous);
-    auto sigma = at::empty_like(mean, at::MemoryFormat::Contiguous);
+    const bool variance = kind == GaussianTerm::kVariance;
+    auto sigma = variance ? at::Tensor() : at::empty_like(mean, at::MemoryFormat::Contiguous);
     float* out = term.data_ptr<float>();
-    float* s = sigma.data_ptr<float>();
+    float* s = variance ? nullptr : sigma.data_ptr<float>();
     const float* m = mean.data_ptr<float>();
     const float* ls = log_sigma.data_ptr<float>();
     // Per-block sums, added in block order: the same total for any thread count.
     std::vector<double> block_sums(
         static_cast<size_t>(2 * ((n + kNormalBlock - 1) / kNormalBlock)));
     for_each_block(n, [&](int64_t offset, int64_t length, uint64_t seed) {
-      if (kind != GaussianTerm::kVariance) avx2::fill_standard_normal(out + offset, length, seed);
-      avx2::gaussian_term(static_cast<int>(kind), m + offset, ls + offset, out + offset, s + offset,
-                          length, &block_sums[static_cast<size_t>(2 * (offset / kNormalBlock))]);
+      if (!variance) avx2::fill_standard_normal(out + offset, length, seed);
+      avx2::gaussian_term(static_cast<int>(kind), m + offset, ls + offset, out + offset,
+                          variance ? nullptr : s + offset, length,
+                          &block_sums[static_cast<size_t>(2 * (offset / kNormalBlock))]);
     });
     double log_sum = 0, square_sum = 0;
     for (size_t b = 0; b < block_sums.size(); b += 2) {
@@ -102,7 +104,7 @@ TermWithSums gaussian_term_with_sums(GaussianTerm kind, const at::Tensor& mean,
     case GaussianTerm::kPerturbation:
       return {standard_normal_like(mean).mul_(sigma), sigma, sums};
     case GaussianTerm::kVariance:
-      return {sigma.square(), sigma, sums};
+      return {sigma.square(), at::Tensor(), sums};
   }
   TORCH_CHECK(false, "gaussian_term_with_sums: unknown term");
 }

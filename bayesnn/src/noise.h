@@ -21,8 +21,9 @@ at::Tensor standard_normal_like(const at::Tensor& like);
 enum class GaussianTerm : int { kDraw = 0, kPerturbation = 1, kVariance = 2 };
 
 /// The term with what the KL of the same parameters needs, from the same pass over them:
-/// sigma and sums = [sum log_sigma, sum (sigma² + mean²)] ([2], on the device and in the dtype
-/// of `mean`). `mean` and `log_sigma` have the same shape; outside autograd.
+/// sigma (undefined for kVariance, whose term is sigma² already) and sums = [sum log_sigma,
+/// sum (sigma² + mean²)] ([2], on the device and in the dtype of `mean`). `mean` and
+/// `log_sigma` have the same shape; outside autograd.
 struct TermWithSums {
   at::Tensor term, sigma, sums;
 };

@@ -108,7 +108,7 @@ void gaussian_term(int term, const float* mean, const float* log_sigma, float* i
     const __m256 ls = _mm256_loadu_ps(log_sigma + i);
     const __m256 m = _mm256_loadu_ps(mean + i);
     const __m256 s = Sleef_expf8_u10avx2(ls);
-    _mm256_storeu_ps(sigma + i, s);
+    if (sigma != nullptr) _mm256_storeu_ps(sigma + i, s);
     const __m256 out = term == 0   ? _mm256_fmadd_ps(s, _mm256_loadu_ps(inout + i), m)
                        : term == 1 ? _mm256_mul_ps(s, _mm256_loadu_ps(inout + i))
                                    : _mm256_mul_ps(s, s);
@@ -120,7 +120,7 @@ void gaussian_term(int term, const float* mean, const float* log_sigma, float* i
   sums[1] = horizontal_sum(square_sum);
   for (; i < n; ++i) {
     const float s = __builtin_expf(log_sigma[i]);
-    sigma[i] = s;
+    if (sigma != nullptr) sigma[i] = s;
     inout[i] = scalar_term(term, mean[i], s, inout[i]);
     sums[0] += log_sigma[i];
     sums[1] += static_cast<double>(s) * s + static_cast<double>(mean[i]) * mean[i];
