@@ -99,6 +99,36 @@ TEST_CASE("kl_hierarchical: gradients match finite differences in double precisi
   }
 }
 
+TEST_CASE("kl_normal_zero_mean: gradients match finite differences, second derivatives too",
+          "[gaussian]") {
+  torch::manual_seed(5);
+  auto mean = (torch::randn({5}, torch::kDouble) * 0.3).requires_grad_();
+  auto log_sigma = (torch::randn({5}, torch::kDouble) * 0.2 - 1.0).requires_grad_();
+  auto log_sd = torch::full({}, -1.2, torch::kDouble).requires_grad_();
+  auto kl = [&] { return bayesnn::kl_normal_zero_mean(mean, log_sigma, log_sd); };
+  kl().backward();
+  const double h = 1e-6;
+  for (auto* tensor : {&mean, &log_sigma, &log_sd}) {
+    auto grad = tensor->grad().clone();
+    auto flat = tensor->detach().view({-1});
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      torch::NoGradGuard no_grad;
+      const double original = flat[i].item<double>();
+      flat[i] = original + h;
+      const double up = kl().item<double>();
+      flat[i] = original - h;
+      const double down = kl().item<double>();
+      flat[i] = original;
+      CHECK(grad.view({-1})[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-6));
+    }
+  }
+  // d²KL / d log_sd² = 2 exp(-2 log_sd) sum (sigma² + mean²), through the backward's graph.
+  const auto first = torch::autograd::grad({kl()}, {log_sd}, {}, true, true)[0];
+  const auto second = torch::autograd::grad({first}, {log_sd})[0];
+  const double s1 = ((2 * log_sigma).exp() + mean.square()).sum().item<double>();
+  CHECK(second.item<double>() == Approx(2 * std::exp(2.4) * s1).epsilon(1e-10));
+}
+
 TEST_CASE("random_signs: only +-1, balanced, on the device and dtype of the template",
           "[gaussian]") {
   torch::manual_seed(4);
