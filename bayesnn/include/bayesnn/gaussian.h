@@ -7,7 +7,12 @@ namespace bayesnn {
 /// A reparameterized draw from N(mean, exp(log_sigma)²): mean + exp(log_sigma) * eps, eps ~ N(0,
 /// I).
 ///
-/// The noise follows the device and dtype of `mean`.
+/// The noise follows the device and dtype of `mean`; on a CPU with AVX2 it comes from the
+/// library's vectorized generator, seeded from LibTorch's (so `torch::manual_seed` decides it),
+/// the same for any thread count. The draw's autograd node also computes the two sums of the
+/// KLs below: a KL of the same parameters in the same step (before the draw's backward, with
+/// the parameters unchanged) reuses them instead of a pass of its own, with the same value and
+/// gradients.
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma);
 
 /// Random signs, +1 or -1 with probability 1/2 each, with the shape, device and dtype of `like`.
