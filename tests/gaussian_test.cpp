@@ -1,6 +1,7 @@
 #include "support/catch.h"
 
 #include <cmath>
+#include <functional>
 
 #include <torch/torch.h>
 
@@ -17,6 +18,26 @@ std::pair<double, double> mean_and_standard_error(const torch::Tensor& samples) 
 torch::Tensor normal_log_density(const torch::Tensor& x, const torch::Tensor& mean,
                                  const torch::Tensor& log_sd) {
   return -0.5 * std::log(2 * M_PI) - log_sd - 0.5 * ((x - mean) * (-log_sd).exp()).square();
+}
+// Checks each element's gradient, already accumulated in `inputs` by kl().backward(), against
+// the central difference (kl(x + h) - kl(x - h)) / 2h, h = 1e-6, to a relative 1e-6 (double).
+void check_gradients_by_central_differences(const std::function<torch::Tensor()>& kl,
+                                            std::vector<torch::Tensor> inputs) {
+  const double h = 1e-6;
+  for (auto& tensor : inputs) {
+    auto grad = tensor.grad().clone();
+    auto flat = tensor.detach().view({-1});
+    for (int64_t i = 0; i < flat.numel(); ++i) {
+      torch::NoGradGuard no_grad;
+      const double original = flat[i].item<double>();
+      flat[i] = original + h;
+      const double up = kl().item<double>();
+      flat[i] = original - h;
+      const double down = kl().item<double>();
+      flat[i] = original;
+      CHECK(grad.view({-1})[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-6));
+    }
+  }
 }
 }  // namespace
 
@@ -82,21 +103,7 @@ TEST_CASE("kl_hierarchical: gradients match finite differences in double precisi
   auto lsl = torch::full({}, -1.5, torch::kDouble).requires_grad_();
   auto kl = [&] { return bayesnn::kl_hierarchical(mean, log_sigma, m, lsl, 0.7); };
   kl().backward();
-  const double h = 1e-6;
-  for (auto* tensor : {&mean, &log_sigma, &m, &lsl}) {
-    auto grad = tensor->grad().clone();
-    auto flat = tensor->detach().view({-1});
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      torch::NoGradGuard no_grad;
-      const double original = flat[i].item<double>();
-      flat[i] = original + h;
-      const double up = kl().item<double>();
-      flat[i] = original - h;
-      const double down = kl().item<double>();
-      flat[i] = original;
-      CHECK(grad.view({-1})[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-6));
-    }
-  }
+  check_gradients_by_central_differences(kl, {mean, log_sigma, m, lsl});
 }
 
 TEST_CASE("kl_normal_zero_mean: gradients match finite differences, second derivatives too",
@@ -107,21 +114,7 @@ TEST_CASE("kl_normal_zero_mean: gradients match finite differences, second deriv
   auto log_sd = torch::full({}, -1.2, torch::kDouble).requires_grad_();
   auto kl = [&] { return bayesnn::kl_normal_zero_mean(mean, log_sigma, log_sd); };
   kl().backward();
-  const double h = 1e-6;
-  for (auto* tensor : {&mean, &log_sigma, &log_sd}) {
-    auto grad = tensor->grad().clone();
-    auto flat = tensor->detach().view({-1});
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      torch::NoGradGuard no_grad;
-      const double original = flat[i].item<double>();
-      flat[i] = original + h;
-      const double up = kl().item<double>();
-      flat[i] = original - h;
-      const double down = kl().item<double>();
-      flat[i] = original;
-      CHECK(grad.view({-1})[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-6));
-    }
-  }
+  check_gradients_by_central_differences(kl, {mean, log_sigma, log_sd});
   // d²KL / d log_sd² = 2 exp(-2 log_sd) sum (sigma² + mean²), through the backward's graph.
   const auto first = torch::autograd::grad({kl()}, {log_sd}, {}, true, true)[0];
   const auto second = torch::autograd::grad({first}, {log_sd})[0];
