@@ -112,8 +112,8 @@ bench::Variant parse_variant(const std::string& name) {
 
 bayesnn::Dataset synthetic_data(int64_t n, const torch::Device& device) {
   bayesnn::Dataset data;
-  data.images = torch::rand({n, 1, 28, 28}, torch::TensorOptions().device(device));
-  data.labels =
+  data.inputs = torch::rand({n, 1, 28, 28}, torch::TensorOptions().device(device));
+  data.targets =
       torch::randint(0, kClasses, {n}, torch::TensorOptions().dtype(torch::kLong).device(device));
   return data;
 }

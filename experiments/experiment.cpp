@@ -181,8 +181,8 @@ int run(const ExperimentOptions& options) {
         stats.epoch, options.epochs, stats.elbo, stats.nll, stats.kl, stats.kl_weight,
         stats.accuracy, stats.lr, stats.seconds, stats.images_per_second);
     if (options.eval_every > 0 && stats.epoch % options.eval_every == 0) {
-      auto probs = bnn::predict(model, test.images, 0, predict_options).probs;
-      const double accuracy = bnn::metrics::accuracy(probs, test.labels);
+      auto probs = bnn::predict(model, test.inputs, 0, predict_options).probs;
+      const double accuracy = bnn::metrics::accuracy(probs, test.targets);
       fmt::print("            posterior-mean test accuracy {:.4f}\n", accuracy);
       append_json_line(curve_path, {{"epoch", stats.epoch}, {"accuracy_posterior_mean", accuracy}});
     }
@@ -198,13 +198,13 @@ int run(const ExperimentOptions& options) {
 
   // --- Posterior predictive ------------------------------------------------------------------
   const bool modal = options.prediction == "mode";
-  auto mean_probs = bnn::predict(model, test.images, 0, predict_options).probs;
+  auto mean_probs = bnn::predict(model, test.inputs, 0, predict_options).probs;
   auto evaluation =
-      bnn::experiment::evaluate(model, test.images, options.test_samples, modal, predict_options);
+      bnn::experiment::evaluate(model, test.inputs, options.test_samples, modal, predict_options);
   auto ood_evaluation =
-      bnn::experiment::evaluate(model, ood.images, options.test_samples, modal, predict_options);
+      bnn::experiment::evaluate(model, ood.inputs, options.test_samples, modal, predict_options);
 
-  const auto wrong = evaluation.predicted.ne(test.labels);
+  const auto wrong = evaluation.predicted.ne(test.targets);
   const auto correct = wrong.logical_not();
   // Every sampled label the same: the chi-square statistic at its maximum S (C - 1).
   const auto unanimous = evaluation.variation_ratio.eq(0);
@@ -220,7 +220,7 @@ int run(const ExperimentOptions& options) {
   // --- metrics.json --------------------------------------------------------------------------
   json reliability = json::array();
   for (const auto& bin :
-       bnn::metrics::reliability_diagram(evaluation.probs, test.labels, kCalibrationBins)) {
+       bnn::metrics::reliability_diagram(evaluation.probs, test.targets, kCalibrationBins)) {
     reliability.push_back({{"lower", bin.lower},
                            {"upper", bin.upper},
                            {"count", bin.count},
@@ -235,18 +235,18 @@ int run(const ExperimentOptions& options) {
   json metrics = {
       {"model", options.model},
       {"accuracy", accuracy},
-      {"accuracy_posterior_mean", bnn::metrics::accuracy(mean_probs, test.labels)},
-      {"accuracy_mean_probabilities", bnn::metrics::accuracy(evaluation.probs, test.labels)},
+      {"accuracy_posterior_mean", bnn::metrics::accuracy(mean_probs, test.targets)},
+      {"accuracy_mean_probabilities", bnn::metrics::accuracy(evaluation.probs, test.targets)},
       {"accuracy_modal",
-       evaluation.modal_class.eq(test.labels).to(torch::kFloat64).mean().item<double>()},
+       evaluation.modal_class.eq(test.targets).to(torch::kFloat64).mean().item<double>()},
       {"prediction", options.prediction},
-      {"nll", bnn::metrics::nll(evaluation.probs, test.labels)},
-      {"brier", bnn::metrics::brier(evaluation.probs, test.labels)},
+      {"nll", bnn::metrics::nll(evaluation.probs, test.targets)},
+      {"brier", bnn::metrics::brier(evaluation.probs, test.targets)},
       {"ece",
-       bnn::metrics::expected_calibration_error(evaluation.probs, test.labels, kCalibrationBins)},
-      {"nll_posterior_mean", bnn::metrics::nll(mean_probs, test.labels)},
+       bnn::metrics::expected_calibration_error(evaluation.probs, test.targets, kCalibrationBins)},
+      {"nll_posterior_mean", bnn::metrics::nll(mean_probs, test.targets)},
       {"ece_posterior_mean",
-       bnn::metrics::expected_calibration_error(mean_probs, test.labels, kCalibrationBins)},
+       bnn::metrics::expected_calibration_error(mean_probs, test.targets, kCalibrationBins)},
       {"reliability", reliability},
       {"misclassification_auroc", aurocs(scores, wrong)},
       {"ood_auroc", aurocs(joint_scores, is_ood)},
@@ -308,8 +308,8 @@ int run(const ExperimentOptions& options) {
       {"curve", read_json_lines(curve_path)},
   };
   bnn::experiment::write_text_atomically(out + "/metrics.json", metrics.dump(2) + "\n");
-  bnn::experiment::write_predictions_csv(out + "/predictions.csv", evaluation, test.labels);
-  bnn::experiment::write_predictions_csv(out + "/ood_predictions.csv", ood_evaluation, ood.labels);
+  bnn::experiment::write_predictions_csv(out + "/predictions.csv", evaluation, test.targets);
+  bnn::experiment::write_predictions_csv(out + "/ood_predictions.csv", ood_evaluation, ood.targets);
 
   // --- TorchScript exports -------------------------------------------------------------------
   bnn::ExportMetadata metadata;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bayesnn/dataset.h"
+#include "bayesnn/mnist.h"
 #include "bayesnn/idx.h"
 #include "support/idx_files.h"
 #include "support/real_data.h"
@@ -35,8 +36,8 @@ bnn::Dataset numbered_dataset(int64_t n) {
 torch::Tensor visited(const bnn::Epoch& epoch) {
   std::vector<torch::Tensor> indices;
   for (const auto& batch : epoch) {
-    REQUIRE(torch::equal(batch.labels, batch.indices));
-    REQUIRE(torch::equal(batch.images.select(1, 0).select(1, 1).select(1, 2),
+    REQUIRE(torch::equal(batch.targets, batch.indices));
+    REQUIRE(torch::equal(batch.inputs.select(1, 0).select(1, 1).select(1, 2),
                          batch.indices.to(torch::kFloat32)));
     indices.push_back(batch.indices);
   }
@@ -78,24 +79,24 @@ TEST_CASE("load_mnist: images become float [N, 1, rows, cols] in [0, 1] and labe
 
   const auto train = bnn::load_mnist(dir.path(), bnn::Split::kTrain);
   REQUIRE(train.size() == 2);
-  REQUIRE(train.images.scalar_type() == torch::kFloat32);
-  REQUIRE(train.images.sizes() == torch::IntArrayRef({2, 1, 2, 3}));
-  REQUIRE(train.images[0][0][0][0].item<float>() == 0.0f);
-  REQUIRE(train.images[0][0][0][1].item<float>() == 1.0f);
-  REQUIRE(train.images[0][0][0][2].item<float>() == Approx(0.2f));
-  REQUIRE(train.images[1][0][1][2].item<float>() == Approx(14.0f / 255.0f));
-  REQUIRE(train.labels.scalar_type() == torch::kInt64);
-  REQUIRE(torch::equal(train.labels, torch::tensor({7, 3}, torch::kInt64)));
+  REQUIRE(train.inputs.scalar_type() == torch::kFloat32);
+  REQUIRE(train.inputs.sizes() == torch::IntArrayRef({2, 1, 2, 3}));
+  REQUIRE(train.inputs[0][0][0][0].item<float>() == 0.0f);
+  REQUIRE(train.inputs[0][0][0][1].item<float>() == 1.0f);
+  REQUIRE(train.inputs[0][0][0][2].item<float>() == Approx(0.2f));
+  REQUIRE(train.inputs[1][0][1][2].item<float>() == Approx(14.0f / 255.0f));
+  REQUIRE(train.targets.scalar_type() == torch::kInt64);
+  REQUIRE(torch::equal(train.targets, torch::tensor({7, 3}, torch::kInt64)));
 }
 
 TEST_CASE("Dataset: head and slice are views of a range of examples", "[dataset]") {
   const auto data = numbered_dataset(10);
   const auto head = data.head(4);
   REQUIRE(head.size() == 4);
-  REQUIRE(torch::equal(head.labels, torch::arange(4, torch::kInt64)));
+  REQUIRE(torch::equal(head.targets, torch::arange(4, torch::kInt64)));
   const auto middle = data.slice(3, 7);
-  REQUIRE(torch::equal(middle.labels, torch::arange(3, 7, torch::kInt64)));
-  REQUIRE(middle.images.data_ptr() == data.images[3].data_ptr());
+  REQUIRE(torch::equal(middle.targets, torch::arange(3, 7, torch::kInt64)));
+  REQUIRE(middle.inputs.data_ptr() == data.inputs[3].data_ptr());
   REQUIRE(data.head(0).size() == 0);
 
   REQUIRE_THROWS_WITH(data.head(11),
@@ -131,7 +132,7 @@ TEST_CASE("BatchLoader: every example is visited exactly once per epoch", "[data
     std::vector<int64_t> sizes;
     for (const auto& batch : epoch) {
       sizes.push_back(batch.size());
-      REQUIRE(batch.images.sizes() == torch::IntArrayRef({batch.size(), 1, 2, 3}));
+      REQUIRE(batch.inputs.sizes() == torch::IntArrayRef({batch.size(), 1, 2, 3}));
     }
     REQUIRE(sizes == std::vector<int64_t>{10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3});
     const auto order = visited(epoch);
@@ -204,7 +205,7 @@ TEST_CASE("BatchLoader: without shuffle, batches are consecutive views in datase
   bnn::BatchLoader loader(data, bnn::BatchOptions(10).shuffle(false));
   const auto epoch = loader.epoch(3);
   REQUIRE(torch::equal(visited(epoch), torch::arange(25, torch::kInt64)));
-  REQUIRE(epoch.batch(1).images.data_ptr() == data.images[10].data_ptr());
+  REQUIRE(epoch.batch(1).inputs.data_ptr() == data.inputs[10].data_ptr());
   REQUIRE(epoch.batch(2).size() == 5);
 }
 
@@ -218,14 +219,14 @@ TEST_CASE("BatchLoader: bad arguments are rejected naming the value", "[dataset]
   REQUIRE_THROWS_WITH(bnn::BatchLoader(data, bnn::BatchOptions(104)),
                       Catch::Contains("batch_size 104 must be in [1, 103]"));
   REQUIRE_THROWS_WITH(
-      bnn::BatchLoader(bnn::Dataset{data.images, data.labels.narrow(0, 0, 100)}, 10),
-      Catch::Contains("BatchLoader: the dataset has 103 images but 100 labels"));
+      bnn::BatchLoader(bnn::Dataset{data.inputs, data.targets.narrow(0, 0, 100)}, 10),
+      Catch::Contains("BatchLoader: the dataset has 103 inputs but 100 targets"));
   REQUIRE_THROWS_WITH(bnn::BatchLoader(bnn::Dataset{}, 10),
-                      Catch::Contains("BatchLoader: the dataset's images and labels must be "
+                      Catch::Contains("BatchLoader: the dataset's inputs and targets must be "
                                       "defined"));
   REQUIRE_THROWS_WITH(
       bnn::BatchLoader(bnn::Dataset{torch::tensor(1.0f), torch::tensor(1)}, 1),
-      Catch::Contains("BatchLoader: the dataset's images and labels need an example dimension"));
+      Catch::Contains("BatchLoader: the dataset's inputs and targets need an example dimension"));
 
   bnn::BatchLoader loader(data, 10);
   REQUIRE_THROWS_WITH(loader.epoch(-1),
@@ -240,7 +241,7 @@ TEST_CASE("BatchLoader: an epoch outlives its loader, and batches go to the chos
   auto epoch =
       bnn::BatchLoader(numbered_dataset(30), bnn::BatchOptions(8).device(torch::kCPU)).epoch(1);
   REQUIRE(visited(epoch).size(0) == 30);
-  REQUIRE(epoch.batch(0).images.device() == torch::Device(torch::kCPU));
+  REQUIRE(epoch.batch(0).inputs.device() == torch::Device(torch::kCPU));
 }
 
 TEST_CASE("BatchLoader: batches of a CPU dataset arrive on CUDA, and a CUDA dataset batches there",
@@ -249,13 +250,13 @@ TEST_CASE("BatchLoader: batches of a CPU dataset arrive on CUDA, and a CUDA data
   const auto data = numbered_dataset(50);
   bnn::BatchLoader to_cuda(data, bnn::BatchOptions(16).device(torch::kCUDA));
   for (const auto& batch : to_cuda.epoch(0)) {
-    REQUIRE(batch.images.is_cuda());
-    REQUIRE(batch.labels.is_cuda());
-    REQUIRE(torch::equal(batch.labels, batch.indices));
+    REQUIRE(batch.inputs.is_cuda());
+    REQUIRE(batch.targets.is_cuda());
+    REQUIRE(torch::equal(batch.targets, batch.indices));
   }
   bnn::BatchLoader on_cuda(data.to(torch::kCUDA), bnn::BatchOptions(16).seed(3));
   bnn::BatchLoader on_cpu(data, bnn::BatchOptions(16).seed(3));
-  REQUIRE(on_cuda.epoch(2).batch(0).images.is_cuda());
+  REQUIRE(on_cuda.epoch(2).batch(0).inputs.is_cuda());
   REQUIRE(torch::equal(on_cuda.epoch(2).order().cpu(), on_cpu.epoch(2).order()));
 }
 
@@ -273,18 +274,18 @@ TEST_CASE("load_mnist: the real MNIST has 60000/10000 examples and the known tes
 
   REQUIRE(train.size() == 60000);
   REQUIRE(test.size() == 10000);
-  REQUIRE(train.images.sizes() == torch::IntArrayRef({60000, 1, 28, 28}));
-  REQUIRE(test.images.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));
-  for (const auto& images : {train.images, test.images}) {
+  REQUIRE(train.inputs.sizes() == torch::IntArrayRef({60000, 1, 28, 28}));
+  REQUIRE(test.inputs.sizes() == torch::IntArrayRef({10000, 1, 28, 28}));
+  for (const auto& images : {train.inputs, test.inputs}) {
     REQUIRE(images.min().item<float>() == 0.0f);
     REQUIRE(images.max().item<float>() == 1.0f);
   }
   REQUIRE(torch::equal(
-      torch::bincount(test.labels),
+      torch::bincount(test.targets),
       torch::tensor({980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009}, torch::kInt64)));
-  REQUIRE(torch::bincount(train.labels).sum().item<int64_t>() == 60000);
-  REQUIRE(train.labels.min().item<int64_t>() == 0);
-  REQUIRE(train.labels.max().item<int64_t>() == 9);
+  REQUIRE(torch::bincount(train.targets).sum().item<int64_t>() == 60000);
+  REQUIRE(train.targets.min().item<int64_t>() == 0);
+  REQUIRE(train.targets.max().item<int64_t>() == 9);
 }
 
 TEST_CASE("load_mnist: the real Fashion-MNIST has 60000/10000 examples, 1000 per test class",
@@ -297,8 +298,8 @@ TEST_CASE("load_mnist: the real Fashion-MNIST has 60000/10000 examples, 1000 per
   const auto test = bnn::load_mnist(dir, bnn::Split::kTest);
   REQUIRE(train.size() == 60000);
   REQUIRE(test.size() == 10000);
-  REQUIRE(torch::equal(torch::bincount(test.labels), torch::full({10}, 1000, torch::kInt64)));
-  REQUIRE(torch::equal(torch::bincount(train.labels), torch::full({10}, 6000, torch::kInt64)));
-  REQUIRE(test.images.min().item<float>() >= 0.0f);
-  REQUIRE(test.images.max().item<float>() == 1.0f);
+  REQUIRE(torch::equal(torch::bincount(test.targets), torch::full({10}, 1000, torch::kInt64)));
+  REQUIRE(torch::equal(torch::bincount(train.targets), torch::full({10}, 6000, torch::kInt64)));
+  REQUIRE(test.inputs.min().item<float>() >= 0.0f);
+  REQUIRE(test.inputs.max().item<float>() == 1.0f);
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "bayesnn/dataset.h"
+#include "bayesnn/mnist.h"
 #include "bayesnn/idx.h"
 #include "support/idx_files.h"
 

@@ -74,8 +74,8 @@ double readme_hierarchical_mlp(torch::nn::Sequential& net_out) {
   auto train = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
   bnn::Trainer(net, bnn::TrainerOptions().epochs(10).batch_size(128)).fit(train);
   auto test = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTest);
-  auto prediction = bnn::predict(net, test.images, /*samples=*/100);
-  double accuracy = bnn::metrics::accuracy(prediction.probs, test.labels);
+  auto prediction = bnn::predict(net, test.inputs, /*samples=*/100);
+  double accuracy = bnn::metrics::accuracy(prediction.probs, test.targets);
   auto scales = bnn::prior_scales(*net);  // {"1.weight_prior": 0.04, ...}: learned prior sds
   // END README hierarchical MLP
   CHECK(scales.count("1.weight_prior") == 1);

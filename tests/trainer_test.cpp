@@ -105,8 +105,8 @@ TEST_CASE("Trainer: logistic regression reaches the Bayes accuracy and the KL sh
                                  .seed(55)
                                  .progress(false));
     trainer.fit(train);
-    auto prediction = bnn::predict(fc, test.images, 50);
-    return std::make_pair(bnn::metrics::accuracy(prediction.probs, test.labels),
+    auto prediction = bnn::predict(fc, test.inputs, 50);
+    return std::make_pair(bnn::metrics::accuracy(prediction.probs, test.targets),
                           fc->weight_mean.detach().norm().item<double>());
   };
   const auto [accuracy, norm] = fit(1.0);
@@ -361,8 +361,8 @@ TEST_CASE("Trainer: one epoch of the 2x800 MLP on the real MNIST passes 90 % tes
   bnn::Trainer trainer(
       net, bnn::TrainerOptions().epochs(1).batch_size(128).lr(1e-3).seed(71).progress(false));
   const auto stats = trainer.fit(train).back();
-  const auto prediction = bnn::predict(net, test.images, 20);
-  const double accuracy = bnn::metrics::accuracy(prediction.probs, test.labels);
+  const auto prediction = bnn::predict(net, test.inputs, 20);
+  const double accuracy = bnn::metrics::accuracy(prediction.probs, test.targets);
   INFO("test accuracy " << accuracy << " after " << stats.seconds << " s (train accuracy "
                         << stats.accuracy << ", KL " << stats.kl << ")");
   // 10,000 test images: the accuracy's standard error near 0.95 is 0.002.

@@ -2,14 +2,11 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include <cstdlib>
-
-#include "bayesnn/idx.h"
+#include <algorithm>
+#include <utility>
 
 namespace bayesnn {
 namespace {
-
-constexpr int64_t kNumClasses = 10;
 
 // SplitMix64's finaliser: nearby (seed, epoch) pairs give unrelated generator seeds.
 uint64_t mix(uint64_t x) {
@@ -21,21 +18,12 @@ uint64_t mix(uint64_t x) {
 
 }  // namespace
 
-std::string to_string(Split split) { return split == Split::kTrain ? "train" : "test"; }
-
-std::string data_root() {
-  const char* env = std::getenv("BAYESNN_DATA");
-  return env != nullptr && *env != '\0' ? std::string(env) : std::string("data");
-}
-
-std::string data_dir(const std::string& name) { return data_root() + "/" + name; }
-
-int64_t Dataset::size() const { return labels.defined() ? labels.size(0) : 0; }
+int64_t Dataset::size() const { return targets.defined() ? targets.size(0) : 0; }
 
 Dataset Dataset::slice(int64_t begin, int64_t end) const {
   TORCH_CHECK(0 <= begin && begin <= end && end <= size(), "Dataset::slice: [", begin, ", ", end,
               ") is not a range within the ", size(), " examples");
-  return Dataset{images.narrow(0, begin, end - begin), labels.narrow(0, begin, end - begin)};
+  return Dataset{inputs.narrow(0, begin, end - begin), targets.narrow(0, begin, end - begin)};
 }
 
 Dataset Dataset::head(int64_t n) const {
@@ -45,31 +33,10 @@ Dataset Dataset::head(int64_t n) const {
 }
 
 Dataset Dataset::to(torch::Device device, bool non_blocking) const {
-  return Dataset{images.to(device, non_blocking), labels.to(device, non_blocking)};
+  return Dataset{inputs.to(device, non_blocking), targets.to(device, non_blocking)};
 }
 
-Dataset load_mnist(const std::string& dir, Split split) {
-  const std::string prefix = split == Split::kTrain ? "train" : "t10k";
-  const std::string images_path = dir + "/" + prefix + "-images-idx3-ubyte";
-  const std::string labels_path = dir + "/" + prefix + "-labels-idx1-ubyte";
-  const torch::Tensor images = read_idx_images(images_path);
-  const torch::Tensor labels = read_idx_labels(labels_path);
-  if (images.size(0) != labels.size(0)) {
-    throw DataError(
-        fmt::format("{}: {} images in {}-images-idx3-ubyte but {} labels in "
-                    "{}-labels-idx1-ubyte",
-                    dir, images.size(0), prefix, labels.size(0), prefix));
-  }
-  const torch::Tensor bad = (labels >= kNumClasses).nonzero();
-  if (bad.size(0) > 0) {
-    const int64_t index = bad[0][0].item<int64_t>();
-    throw DataError(fmt::format("{}: label {} at index {}, expected 0..{}", labels_path,
-                                labels[index].item<int64_t>(), index, kNumClasses - 1));
-  }
-  return Dataset{images.unsqueeze(1).to(torch::kFloat32).div_(255.0), labels.to(torch::kInt64)};
-}
-
-int64_t Batch::size() const { return labels.size(0); }
+int64_t Batch::size() const { return targets.size(0); }
 
 BatchOptions::BatchOptions(int64_t batch_size) : batch_size_(batch_size) {}
 
@@ -88,19 +55,19 @@ Batch Epoch::batch(int64_t i) const {
   Batch batch;
   if (order_.defined()) {
     batch.indices = order_.narrow(0, begin, count);
-    batch.images = dataset_.images.index_select(0, batch.indices);
-    batch.labels = dataset_.labels.index_select(0, batch.indices);
+    batch.inputs = dataset_.inputs.index_select(0, batch.indices);
+    batch.targets = dataset_.targets.index_select(0, batch.indices);
   } else {
     // In order, a batch is a view: no copy at all.
     batch.indices = torch::arange(begin, begin + count,
-                                  torch::dtype(torch::kInt64).device(dataset_.labels.device()));
-    batch.images = dataset_.images.narrow(0, begin, count);
-    batch.labels = dataset_.labels.narrow(0, begin, count);
+                                  torch::dtype(torch::kInt64).device(dataset_.targets.device()));
+    batch.inputs = dataset_.inputs.narrow(0, begin, count);
+    batch.targets = dataset_.targets.narrow(0, begin, count);
   }
-  if (options_.device().has_value() && *options_.device() != batch.images.device()) {
+  if (options_.device().has_value() && *options_.device() != batch.inputs.device()) {
     const torch::Device device = *options_.device();
-    batch.images = batch.images.to(device, /*non_blocking=*/true);
-    batch.labels = batch.labels.to(device, /*non_blocking=*/true);
+    batch.inputs = batch.inputs.to(device, /*non_blocking=*/true);
+    batch.targets = batch.targets.to(device, /*non_blocking=*/true);
     batch.indices = batch.indices.to(device, /*non_blocking=*/true);
   }
   return batch;
@@ -110,7 +77,7 @@ torch::Tensor Epoch::order() const {
   return order_.defined()
              ? order_
              : torch::arange(dataset_.size(),
-                             torch::dtype(torch::kInt64).device(dataset_.labels.device()));
+                             torch::dtype(torch::kInt64).device(dataset_.targets.device()));
 }
 
 const Batch& Epoch::Iterator::operator*() const {
@@ -128,14 +95,14 @@ Epoch::Iterator& Epoch::Iterator::operator++() {
 
 BatchLoader::BatchLoader(Dataset dataset, BatchOptions options)
     : dataset_(std::move(dataset)), options_(std::move(options)) {
-  TORCH_CHECK(dataset_.images.defined() && dataset_.labels.defined(),
-              "BatchLoader: the dataset's images and labels must be defined");
-  TORCH_CHECK(dataset_.images.dim() >= 1 && dataset_.labels.dim() >= 1,
-              "BatchLoader: the dataset's images and labels need an example dimension, got "
+  TORCH_CHECK(dataset_.inputs.defined() && dataset_.targets.defined(),
+              "BatchLoader: the dataset's inputs and targets must be defined");
+  TORCH_CHECK(dataset_.inputs.dim() >= 1 && dataset_.targets.dim() >= 1,
+              "BatchLoader: the dataset's inputs and targets need an example dimension, got "
               "shapes ",
-              dataset_.images.sizes(), " and ", dataset_.labels.sizes());
-  TORCH_CHECK(dataset_.images.size(0) == dataset_.labels.size(0), "BatchLoader: the dataset has ",
-              dataset_.images.size(0), " images but ", dataset_.labels.size(0), " labels");
+              dataset_.inputs.sizes(), " and ", dataset_.targets.sizes());
+  TORCH_CHECK(dataset_.inputs.size(0) == dataset_.targets.size(0), "BatchLoader: the dataset has ",
+              dataset_.inputs.size(0), " inputs but ", dataset_.targets.size(0), " targets");
   const int64_t n = dataset_.size();
   TORCH_CHECK(options_.batch_size() >= 1 && options_.batch_size() <= n, "BatchLoader: batch_size ",
               options_.batch_size(), " must be in [1, ", n, "] (the dataset size)");
@@ -147,7 +114,7 @@ Epoch BatchLoader::epoch(int64_t epoch) const {
   if (options_.shuffle()) {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(
         mix(options_.seed() ^ mix(static_cast<uint64_t>(epoch))));
-    order = torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.labels.device());
+    order = torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.targets.device());
   }
   return Epoch(dataset_, std::move(order), options_);
 }

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/atomic_file.h"
 #include "bayesnn/version.h"
 
 namespace bayesnn {
@@ -181,18 +182,10 @@ class ExportWriter {
     }
     torch::jit::ExtraFilesMap extra_files{{kExportMetadataFile, json.dump(2)}};
 
-    const std::string temporary = path + ".tmp";
-    {
-      std::ofstream probe(temporary, std::ios::binary);
-      TORCH_CHECK(probe.good(), function, ": cannot write '", path, "' (opening '", temporary,
-                  "' failed)");
-    }
     try {
-      module_.save(temporary, extra_files);
-      std::filesystem::rename(temporary, path);
-    } catch (const std::exception& error) {
-      std::remove(temporary.c_str());
-      TORCH_CHECK(false, function, ": cannot write '", path, "': ", error.what());
+      write_file_atomically(path, [&](std::ostream& out) { module_.save(out, extra_files); });
+    } catch (const WriteError& error) {
+      throw WriteError(std::string(function) + ": " + error.what());
     }
   }
 

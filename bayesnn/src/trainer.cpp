@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/atomic_file.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/fused_adam.h"
 #include "bayesnn/memory.h"
@@ -138,8 +139,8 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
     torch::Tensor nll;
     torch::Tensor first_output;
     for (int64_t sample = 0; sample < options_.train_samples(); ++sample) {
-      auto output = model_.forward(batch.images);
-      auto term = likelihood_->nll(output, batch.labels);
+      auto output = model_.forward(batch.inputs);
+      auto term = likelihood_->nll(output, batch.targets);
       nll = nll.defined() ? nll + term : term;
       if (sample == 0) first_output = output;
     }
@@ -171,7 +172,7 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
     nll_sum += nll_now * static_cast<double>(size);
     loss_sum += (nll_now + kl_weight * kl_value / n_train) * static_cast<double>(size);
     if (likelihood_->is_classification()) {
-      correct += first_output.argmax(1).eq(batch.labels).sum().item<int64_t>();
+      correct += first_output.argmax(1).eq(batch.targets).sum().item<int64_t>();
     }
     if (show_progress) {
       const double elapsed = seconds_since(start);
@@ -229,16 +230,8 @@ void Trainer::save_checkpoint(const std::string& path) const {
   archive.write("likelihood", likelihood_archive);
   archive.write("optimizer", optimizer_archive);
 
-  const std::string temporary = path + ".tmp";
-  try {
-    archive.save_to(temporary);
-  } catch (const c10::Error& error) {
-    TORCH_CHECK(false, "Trainer: cannot write the checkpoint '", temporary,
-                "': ", error.what_without_backtrace());
-  }
-  std::error_code code;
-  std::filesystem::rename(temporary, path, code);
-  TORCH_CHECK(!code, "Trainer: cannot rename '", temporary, "' to '", path, "': ", code.message());
+  write_file_atomically(
+      path, [&archive](std::ostream& out) { archive.save_to(out); }, "the checkpoint");
 }
 
 void Trainer::load_checkpoint(const std::string& path) {

@@ -3,6 +3,7 @@
 /// bayesnn: Bayesian deep learning by variational inference on LibTorch.
 /// This header includes every public header; `namespace bnn = bayesnn;` reads well.
 
+#include "bayesnn/atomic_file.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
@@ -15,6 +16,7 @@
 #include "bayesnn/likelihood.h"
 #include "bayesnn/memory.h"
 #include "bayesnn/metrics.h"
+#include "bayesnn/mnist.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/model.h"
 #include "bayesnn/predictive.h"

@@ -3,7 +3,6 @@
 #include <cstdint>
 #include <iterator>
 #include <optional>
-#include <string>
 
 #include <c10/core/Device.h>
 #include <c10/util/Optional.h>
@@ -12,34 +11,19 @@
 
 namespace bayesnn {
 
-/// Which part of a dataset: the training or the test examples.
-enum class Split {
-  kTrain,  ///< MNIST's 60,000 training examples (files `train-*-ubyte`).
-  kTest,   ///< MNIST's 10,000 test examples (files `t10k-*-ubyte`).
-};
-
-/// "train" or "test".
-std::string to_string(Split split);
-
-/// The data root directory: the environment variable `BAYESNN_DATA` where set and non-empty,
-/// else "data" (relative to the working directory). `tools/setup` fills `data/mnist` and
-/// `data/fashion-mnist`; `tools/test` sets `BAYESNN_DATA`.
-std::string data_root();
-
-/// `data_root()/name`, e.g. `data_dir("mnist")` or `data_dir("fashion-mnist")`.
-std::string data_dir(const std::string& name);
-
-/// An in-memory labelled image dataset: all examples as two tensors.
+/// An in-memory dataset of examples as two tensors, `{inputs, targets}`, of any shape and
+/// dtype with a common first (example) dimension: images and class labels, features and
+/// regression targets, sequences and tags.
 ///
 /// Example:
 /// ```
-/// auto train = bayesnn::load_mnist(bayesnn::data_dir("mnist"), bayesnn::Split::kTrain);
-/// auto fit = train.head(50000);             // the article's training images
-/// auto held_out = train.slice(50000, 60000);
+/// bayesnn::Dataset data{torch::randn({1000, 8}), torch::randn({1000, 1})};  // regression
+/// auto fit = data.head(800);                  // views, no copy
+/// auto held_out = data.slice(800, 1000);
 /// ```
 struct Dataset {
-  torch::Tensor images;  ///< float32 [N, 1, rows, cols], pixel values in [0, 1].
-  torch::Tensor labels;  ///< int64 [N], class indices.
+  torch::Tensor inputs;   ///< [N, ...] what the network reads.
+  torch::Tensor targets;  ///< [N, ...] what the likelihood scores its output against.
 
   /// The number of examples N.
   int64_t size() const;
@@ -52,18 +36,10 @@ struct Dataset {
   Dataset to(torch::Device device, bool non_blocking = false) const;
 };
 
-/// Loads one split of MNIST, or of Fashion-MNIST (same file names and format), from `dir`,
-/// e.g. `data_dir("mnist")`: images scaled by 1/255 to float in [0, 1], labels as int64.
-///
-/// Reads `{train,t10k}-images-idx3-ubyte` and `{train,t10k}-labels-idx1-ubyte` with
-/// `read_idx_images`/`read_idx_labels`. Throws `DataError` (idx.h) if a file is missing or
-/// malformed, if the image and label counts differ, or if a label is outside 0..9.
-Dataset load_mnist(const std::string& dir, Split split);
-
 /// A minibatch: a few examples of a `Dataset`, gathered with one `index_select` per tensor.
 struct Batch {
-  torch::Tensor images;   ///< float32 [B, 1, rows, cols].
-  torch::Tensor labels;   ///< int64 [B].
+  torch::Tensor inputs;   ///< [B, ...], rows of `Dataset::inputs`.
+  torch::Tensor targets;  ///< [B, ...], rows of `Dataset::targets`.
   torch::Tensor indices;  ///< int64 [B], the positions of these examples in the dataset.
 
   /// The number of examples B.
@@ -153,14 +129,14 @@ class Epoch {
 /// bayesnn::BatchLoader loader(train, bayesnn::BatchOptions(500).seed(1));
 /// for (int64_t e = 0; e < epochs; ++e) {
 ///   for (const auto& batch : loader.epoch(e)) {
-///     auto logits = model->forward(batch.images);  // [B, 10]
-///     auto nll = torch::nn::functional::cross_entropy(logits, batch.labels);
+///     auto logits = model->forward(batch.inputs);  // [B, 10]
+///     auto nll = torch::nn::functional::cross_entropy(logits, batch.targets);
 ///   }
 /// }
 /// ```
 class BatchLoader {
  public:
-  /// Checks 1 <= batch_size <= N and that images and labels have N examples each.
+  /// Checks 1 <= batch_size <= N and that inputs and targets have N examples each.
   BatchLoader(Dataset dataset, BatchOptions options);
 
   /// The batches of epoch `epoch` (>= 0): the same for the same (seed, epoch), a different

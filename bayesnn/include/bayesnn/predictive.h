@@ -34,8 +34,8 @@ struct Prediction {
 ///
 /// Example:
 /// ```
-/// auto prediction = bayesnn::predict(net, test.images, 100);
-/// double accuracy = bayesnn::metrics::accuracy(prediction.probs, test.labels);
+/// auto prediction = bayesnn::predict(net, test.inputs, 100);
+/// double accuracy = bayesnn::metrics::accuracy(prediction.probs, test.targets);
 /// ```
 Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samples,
                    const PredictOptions& options = {});

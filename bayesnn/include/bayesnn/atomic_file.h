@@ -1,0 +1,36 @@
+#pragma once
+
+#include <functional>
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+namespace bayesnn {
+
+/// A file that could not be written. `what()` is one line naming the file and the reason, e.g.
+/// "cannot write 'runs/mlp/checkpoint.pt': No space left on device".
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Writes the file at `path` whole or not at all: `write` fills a stream in memory, whose bytes
+/// go to `path + ".tmp"`, flushed to the disk (fsync), which is then renamed over `path`. On any
+/// failure (a full disk, no permission, a missing directory, `write` throwing) the temporary
+/// file is removed, a previous file at `path` stays as it was, and `WriteError` is thrown.
+/// `description` ("the checkpoint") goes into the message before the path. Every file bayesnn
+/// writes (checkpoints, exports, metrics, CSVs) goes through it.
+///
+/// Example:
+/// ```
+/// bayesnn::write_file_atomically("runs/table.csv", [](std::ostream& out) { out << "a,b\n"; });
+/// ```
+void write_file_atomically(const std::string& path,
+                           const std::function<void(std::ostream& out)>& write,
+                           const std::string& description = "");
+
+/// `write_file_atomically` of a string.
+void write_text_atomically(const std::string& path, const std::string& text,
+                           const std::string& description = "");
+
+}  // namespace bayesnn
