@@ -87,9 +87,12 @@ std::map<std::string, std::pair<double, double>> log_scale_posteriors(
   std::map<std::string, std::pair<double, double>> result;
   for (const auto& item : net->named_modules("", /*include_self=*/false)) {
     const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
-    if (prior == nullptr || prior->prior().kind() != Prior::Kind::kHierarchical) continue;
-    result[item.key()] = {prior->log_scale_mean.item<double>(),
-                          prior->log_scale_log_sigma.exp().item<double>()};
+    if (prior == nullptr ||
+        dynamic_cast<const HierarchicalPrior*>(&prior->prior().family()) == nullptr) {
+      continue;
+    }
+    result[item.key()] = {prior->hyper("log_scale_mean").item<double>(),
+                          prior->hyper("log_scale_log_sigma").exp().item<double>()};
   }
   return result;
 }

@@ -60,14 +60,14 @@ TEST_CASE("BayesLinear: Frozen mode holds one weight draw until the mode is set 
     fc->set_mode(bnn::Mode::kFrozen);
     const auto first = fc(x);
     CHECK(torch::equal(first, fc(x)));
-    CHECK(torch::allclose(first, torch::linear(x, fc->frozen_weight, fc->frozen_bias)));
+    CHECK(torch::allclose(first, torch::linear(x, fc->weight.held_draw(), fc->bias.held_draw())));
     CHECK_FALSE(first.requires_grad());
     // Each input row sees the same weights: the rows of a batch are one network's outputs.
     CHECK(torch::allclose(fc(x.narrow(0, 1, 1)), first.narrow(0, 1, 1)));
     fc->set_mode(bnn::Mode::kFrozen);
     CHECK_FALSE(torch::equal(first, fc(x)));
     fc->set_mode(bnn::Mode::kSample);
-    CHECK_FALSE(fc->frozen_weight.defined());
+    CHECK_FALSE(fc->weight.held_draw().defined());
     CHECK(bnn::to_string(bnn::Mode::kFrozen) == "frozen");
   }
 }

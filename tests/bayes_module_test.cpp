@@ -58,3 +58,52 @@ TEST_CASE("A layer on its own is found by kl_divergence and set_mode", "[bayes_m
   bnn::set_mode(*fc, bnn::Mode::kMean);
   CHECK(fc->mode() == bnn::Mode::kMean);
 }
+
+namespace {
+// bayes_module.h's example: a module with a registered variational tensor gets kl() and
+// set_mode() from BayesModule.
+struct MyBayesScaleImpl : torch::nn::Cloneable<MyBayesScaleImpl>, bayesnn::BayesModule {
+  MyBayesScaleImpl() { reset(); }
+  void reset() override {
+    scale = register_variational("scale", {1}, bayesnn::Prior::fixed(1.0));
+    torch::NoGradGuard no_grad;
+    scale.mean().fill_(1.0);
+    scale.log_sigma().fill_(-3.0);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return x * (mode() == bayesnn::Mode::kSample ? scale.draw() : scale.value(mode()));
+  }
+  bayesnn::VariationalTensor scale;
+};
+TORCH_MODULE(MyBayesScale);
+
+// A BayesModule that is not a torch module cannot register tensors.
+struct Detached : bnn::BayesModule {
+  void add() { register_variational("w", {2}, bnn::Prior::fixed(1.0)); }
+};
+}  // namespace
+
+TEST_CASE("BayesModule: registered variational tensors give kl() and set_mode()",
+          "[bayes_module]") {
+  torch::manual_seed(31);
+  MyBayesScale module;
+  REQUIRE(module->variational_tensors().size() == 1);
+  CHECK(module->variational_tensors()[0].first == "scale");
+  const double expected =
+      bnn::kl_normal_zero_mean(module->scale.mean(), module->scale.log_sigma(), torch::zeros({}))
+          .item<double>();
+  CHECK(module->kl().item<double>() == Approx(expected));
+  bnn::set_mode(*module, bnn::Mode::kFrozen);
+  const auto x = torch::ones({3});
+  CHECK(torch::equal(module->forward(x), module->forward(x)));
+  bnn::set_mode(*module, bnn::Mode::kMean);
+  CHECK(torch::equal(module->forward(x), x));
+  // A clone registers the same names again: one tensor, its own.
+  auto copy = std::dynamic_pointer_cast<MyBayesScaleImpl>(module->clone());
+  REQUIRE(copy != nullptr);
+  REQUIRE(copy->variational_tensors().size() == 1);
+  CHECK(copy->variational_tensors()[0].second.mean().is_same(copy->scale.mean()));
+  CHECK_FALSE(copy->scale.mean().is_same(module->scale.mean()));
+  REQUIRE_THROWS_WITH(Detached().add(),
+                      Catch::Contains("the BayesModule must also be a torch::nn::Module"));
+}

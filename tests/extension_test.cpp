@@ -1,49 +1,39 @@
 // The extension point, worked through: a user-written Bayesian layer that lives outside the
 // library, here a 1-D convolution, trains alongside the built-in layers. Nothing in bayesnn
-// knows about it; it derives from bayesnn::BayesModule and reuses the library's estimators.
+// knows about it; it derives from bayesnn::BayesLayer, so it gets the three estimators, every
+// prior, the KL, the held draw and (with its one-line hook) export.
 #include "support/catch.h"
 
 #include <cmath>
 
+#include <torch/script.h>
 #include <torch/torch.h>
 
 #include "bayesnn/bayesnn.h"
+#include "support/temp_dir.h"
 
 namespace bnn = bayesnn;
 
 // --- The user's layer ----------------------------------------------------------------------
-struct BayesConv1dImpl : torch::nn::Cloneable<BayesConv1dImpl>, bnn::BayesModule {
+struct BayesConv1dImpl : bnn::BayesLayer<BayesConv1dImpl>, bnn::ScriptExportable {
   BayesConv1dImpl(int64_t in, int64_t out, int64_t kernel, bnn::Estimator estimator)
       : in_(in), out_(out), kernel_(kernel), estimator_(estimator) {
     reset();
   }
-
   void reset() override {
-    weight_mean = register_parameter("weight_mean", torch::empty({out_, in_, kernel_}));
-    weight_log_sigma = register_parameter("weight_log_sigma", torch::empty({out_, in_, kernel_}));
-    weight_prior = register_module("weight_prior", bnn::PriorModule(bnn::Prior::hierarchical()));
-    torch::NoGradGuard no_grad;
-    const double bound = 1.0 / std::sqrt(static_cast<double>(in_ * kernel_));
-    weight_mean.uniform_(-bound, bound);
-    weight_log_sigma.fill_(-5.0);
+    register_weight_and_bias({out_, in_, kernel_}, /*has_bias=*/true, bnn::Prior::hierarchical());
+    reset_weight_and_bias(/*log_sigma_init=*/-5.0);
   }
-
   torch::Tensor forward(const torch::Tensor& x) {
-    static const bnn::LinearOperator conv1d = [](const at::Tensor& input, const at::Tensor& w,
-                                                 const at::Tensor& b) {
+    static const bnn::LinearOperator conv1d = [](auto& input, auto& w, auto& b) {
       return at::conv1d(input, w, b);
     };
-    if (mode() == bnn::Mode::kMean) return conv1d(x, weight_mean, {});
-    return bnn::sample_output(estimator_, conv1d, bnn::SignLayout::kPerChannel, x, weight_mean,
-                              weight_log_sigma, {}, {});
+    return forward_operator(x, conv1d, bnn::SignLayout::kPerChannel, estimator_);
   }
-
-  torch::Tensor kl() override { return weight_prior->kl(weight_mean, weight_log_sigma); }
-
-  torch::Tensor weight_mean, weight_log_sigma;
-  bnn::PriorModule weight_prior{nullptr};
-
- private:
+  void export_torchscript(bnn::ExportContext& ctx) const override {
+    ctx.emit("x = torch.conv1d(x, " + ctx.variational("weight", weight) + ", " +
+             ctx.variational("bias", bias) + ")");
+  }
   int64_t in_, out_, kernel_;
   bnn::Estimator estimator_;
 };
@@ -61,7 +51,8 @@ TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in l
   signals.index_put_({torch::arange(n), 0, position},
                      signals.index({torch::arange(n), 0, position}) + 3.0);
 
-  for (auto estimator : {bnn::Estimator::kReparameterization, bnn::Estimator::kFlipout}) {
+  for (auto estimator : {bnn::Estimator::kReparameterization,
+                         bnn::Estimator::kLocalReparameterization, bnn::Estimator::kFlipout}) {
     torch::nn::Sequential model(BayesConv1d(1, 4, 3, estimator), torch::nn::ReLU(),
                                 torch::nn::Flatten(),
                                 bnn::BayesLinear(bnn::BayesLinearOptions(4 * (length - 2), 2)));
@@ -81,5 +72,14 @@ TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in l
     CHECK(accuracy > 0.95);
     // The user's hierarchical prior scale is learned and reported like the built-in ones.
     CHECK(bnn::prior_scales(*model).count("0.weight_prior") == 1);
+    // Its held draw (what `predict` uses) and its export come from the same pieces.
+    bnn::set_mode(*model, bnn::Mode::kFrozen);
+    CHECK(torch::equal(model->forward(signals), model->forward(signals)));
+    bnn::set_mode(*model, bnn::Mode::kMean);
+    bnn::test::TempDir dir;
+    bnn::export_posterior_mean(model, dir.file("mean.pt"));
+    torch::NoGradGuard no_grad;
+    auto exported = torch::jit::load(dir.file("mean.pt")).forward({signals}).toTensor();
+    CHECK(torch::allclose(exported, model->forward(signals), 1e-5, 1e-5));
   }
 }

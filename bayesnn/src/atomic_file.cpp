@@ -14,8 +14,8 @@ namespace {
 
 [[noreturn]] void fail(const std::string& description, const std::string& path,
                        const std::string& reason) {
-  throw WriteError("cannot write " + (description.empty() ? "" : description + " ") + "'" +
-                   path + "': " + reason);
+  throw WriteError("cannot write " + (description.empty() ? "" : description + " ") + "'" + path +
+                   "': " + reason);
 }
 
 // Writes all of `bytes` to a new file at `path` and flushes it to the disk; returns the errno
@@ -58,7 +58,8 @@ void write_file_atomically(const std::string& path,
   if (std::rename(temporary.c_str(), path.c_str()) != 0) {
     const int rename_error = errno;
     std::remove(temporary.c_str());
-    fail(description, path, std::strerror(rename_error) + std::string(" (renaming '") + temporary + "')");
+    fail(description, path,
+         std::strerror(rename_error) + std::string(" (renaming '") + temporary + "')");
   }
 }
 

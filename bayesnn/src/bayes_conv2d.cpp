@@ -1,9 +1,10 @@
 #include "bayesnn/bayes_conv2d.h"
 
-#include "bayesnn/export.h"
-#include "variational_layer.h"
-
+#include <array>
 #include <cmath>
+#include <ostream>
+
+#include <c10/util/Exception.h>
 
 namespace bayesnn {
 namespace {
@@ -40,34 +41,13 @@ void BayesConv2dImpl::reset() {
   TORCH_CHECK(std::isfinite(options.log_sigma_init()),
               "BayesConv2d: log_sigma_init must be finite, got ", options.log_sigma_init());
   const auto& k = *options.kernel_size();
-  const std::vector<int64_t> shape{options.out_channels(), options.in_channels() / options.groups(),
-                                   k[0], k[1]};
-  weight_mean = register_parameter("weight_mean", torch::empty(shape));
-  weight_log_sigma = register_parameter("weight_log_sigma", torch::empty(shape));
-  weight_prior = register_module("weight_prior", PriorModule(options.prior()));
-  if (options.bias()) {
-    bias_mean = register_parameter("bias_mean", torch::empty({options.out_channels()}));
-    bias_log_sigma = register_parameter("bias_log_sigma", torch::empty({options.out_channels()}));
-    bias_prior = register_module("bias_prior", PriorModule(options.prior()));
-  } else {
-    bias_mean = register_parameter("bias_mean", {}, /*requires_grad=*/false);
-    bias_log_sigma = register_parameter("bias_log_sigma", {}, /*requires_grad=*/false);
-  }
+  register_weight_and_bias(
+      {options.out_channels(), options.in_channels() / options.groups(), k[0], k[1]},
+      options.bias(), options.prior());
   reset_parameters();
 }
 
-void BayesConv2dImpl::reset_parameters() {
-  torch::NoGradGuard no_grad;
-  // torch::nn::Conv2d's initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  const double fan_in = static_cast<double>(weight_mean[0].numel());
-  const double bound = 1.0 / std::sqrt(fan_in);
-  weight_mean.uniform_(-bound, bound);
-  weight_log_sigma.fill_(options.log_sigma_init());
-  if (options.bias()) {
-    bias_mean.uniform_(-bound, bound);
-    bias_log_sigma.fill_(options.log_sigma_init());
-  }
-}
+void BayesConv2dImpl::reset_parameters() { reset_weight_and_bias(options.log_sigma_init()); }
 
 void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
   stream << "bayesnn::BayesConv2d(" << options.in_channels() << ", " << options.out_channels()
@@ -96,27 +76,7 @@ torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
   const LinearOperator conv = [=](const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
     return at::conv2d(x, w, b, *stride, *padding, *dilation, groups);
   };
-  if (mode() == Mode::kMean) return conv(input, weight_mean, bias_mean);
-  if (mode() == Mode::kFrozen) return conv(input, frozen_weight, frozen_bias);
-  return sample_output(options.estimator(), conv, SignLayout::kPerChannel, input, weight_mean,
-                       weight_log_sigma, bias_mean, bias_log_sigma);
-}
-
-void BayesConv2dImpl::set_mode(Mode mode) {
-  BayesModule::set_mode(mode);
-  detail::hold_draw(*this, mode);
-}
-
-torch::Tensor BayesConv2dImpl::kl() { return detail::weight_and_bias_kl(*this); }
-
-void BayesConv2dImpl::export_torchscript(ExportContext& ctx) const {
-  const auto [weight, bias] = detail::export_weight_and_bias(*this, ctx);
-  const auto list = [](torch::ExpandingArray<2> values) {
-    return fmt::format("[{}, {}]", (*values)[0], (*values)[1]);
-  };
-  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})", weight, bias,
-                       list(options.stride()), list(options.padding()), list(options.dilation()),
-                       options.groups()));
+  return forward_operator(input, conv, SignLayout::kPerChannel, options.estimator());
 }
 
 }  // namespace bayesnn

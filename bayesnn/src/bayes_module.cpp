@@ -1,6 +1,8 @@
 #include "bayesnn/bayes_module.h"
 
-#include "bayesnn/export.h"
+#include <algorithm>
+
+#include <c10/util/Exception.h>
 
 namespace bayesnn {
 namespace {
@@ -13,6 +15,36 @@ void for_each_bayes_module(torch::nn::Module& model, Visit visit) {
   }
 }
 }  // namespace
+
+torch::Tensor BayesModule::kl() {
+  torch::Tensor total;
+  for (const auto& [name, tensor] : variational_) {
+    auto kl = tensor.kl();
+    total = total.defined() ? total + kl : kl;
+  }
+  return total.defined() ? total : torch::zeros({});
+}
+
+void BayesModule::set_mode(Mode mode) {
+  mode_ = mode;
+  for (const auto& [name, tensor] : variational_) tensor.set_mode(mode);
+}
+
+VariationalTensor BayesModule::register_variational(const std::string& name, at::IntArrayRef shape,
+                                                    const Prior& prior) {
+  auto* module = dynamic_cast<torch::nn::Module*>(this);
+  TORCH_CHECK(module != nullptr, "BayesModule::register_variational('", name,
+              "'): the BayesModule must also be a torch::nn::Module");
+  VariationalTensor tensor(*module, name, shape, prior);
+  auto same_name = [&name](const auto& entry) { return entry.first == name; };
+  auto existing = std::find_if(variational_.begin(), variational_.end(), same_name);
+  if (existing != variational_.end()) {
+    existing->second = tensor;
+  } else {
+    variational_.emplace_back(name, tensor);
+  }
+  return tensor;
+}
 
 torch::Tensor kl_divergence(torch::nn::Module& model) {
   torch::Tensor total;
@@ -27,10 +59,6 @@ torch::Tensor kl_divergence(torch::nn::Module& model) {
 
 void set_mode(torch::nn::Module& model, Mode mode) {
   for_each_bayes_module(model, [mode](BayesModule& module) { module.set_mode(mode); });
-}
-
-void BayesModule::export_torchscript(ExportContext& ctx) const {
-  ctx.unsupported("(a BayesModule that does not override export_torchscript)");
 }
 
 int64_t count_bayes_modules(torch::nn::Module& model) {

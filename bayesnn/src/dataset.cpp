@@ -114,7 +114,8 @@ Epoch BatchLoader::epoch(int64_t epoch) const {
   if (options_.shuffle()) {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(
         mix(options_.seed() ^ mix(static_cast<uint64_t>(epoch))));
-    order = torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.targets.device());
+    order =
+        torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.targets.device());
   }
   return Epoch(dataset_, std::move(order), options_);
 }

@@ -11,12 +11,12 @@ namespace {
 // Keeps sqrt differentiable where an input row is all zero and there is no bias.
 constexpr double kVarianceFloor = 1e-16;
 
-at::Tensor maybe_sample(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  return mean.defined() ? sample_normal(mean, log_sigma) : at::Tensor();
-}
+at::Tensor maybe_draw(const VariationalTensor& t) { return t.defined() ? t.draw() : at::Tensor(); }
 
-at::Tensor maybe_variance(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  return mean.defined() ? sigma_squared(mean, log_sigma) : at::Tensor();
+at::Tensor maybe_mean(const VariationalTensor& t) { return t.defined() ? t.mean() : at::Tensor(); }
+
+at::Tensor maybe_variance(const VariationalTensor& t) {
+  return t.defined() ? t.variance() : at::Tensor();
 }
 
 at::Tensor signs_for(const at::Tensor& t, SignLayout layout) {
@@ -48,22 +48,19 @@ Estimator parse_estimator(const std::string& name) {
 }
 
 at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
-                         const at::Tensor& x, const at::Tensor& w_mean,
-                         const at::Tensor& w_log_sigma, const at::Tensor& b_mean,
-                         const at::Tensor& b_log_sigma) {
+                         const at::Tensor& x, const VariationalTensor& weight,
+                         const VariationalTensor& bias) {
   switch (estimator) {
     case Estimator::kReparameterization:
-      return op(x, sample_normal(w_mean, w_log_sigma), maybe_sample(b_mean, b_log_sigma));
+      return op(x, weight.draw(), maybe_draw(bias));
     case Estimator::kLocalReparameterization: {
-      auto mean = op(x, w_mean, b_mean);
-      auto variance =
-          op(x.square(), sigma_squared(w_mean, w_log_sigma), maybe_variance(b_mean, b_log_sigma));
+      auto mean = op(x, weight.mean(), maybe_mean(bias));
+      auto variance = op(x.square(), weight.variance(), maybe_variance(bias));
       return mean + (variance + kVarianceFloor).sqrt() * standard_normal_like(mean);
     }
     case Estimator::kFlipout: {
-      auto mean = op(x, w_mean, maybe_sample(b_mean, b_log_sigma));
-      auto perturbation = scaled_noise(w_mean, w_log_sigma);
-      auto flipped = op(x * signs_for(x, signs), perturbation, at::Tensor());
+      auto mean = op(x, weight.mean(), maybe_draw(bias));
+      auto flipped = op(x * signs_for(x, signs), weight.perturbation(), at::Tensor());
       return mean + flipped * signs_for(flipped, signs);
     }
   }

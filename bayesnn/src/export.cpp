@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <variant>
@@ -15,6 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/atomic_file.h"
+#include "bayesnn/bayes_conv2d.h"
+#include "bayesnn/bayes_linear.h"
+#include "bayesnn/bayes_module.h"
 #include "bayesnn/version.h"
 
 namespace bayesnn {
@@ -56,7 +60,183 @@ std::string list_literal(c10::ArrayRef<int64_t> values) {
   return fmt::format("[{}]", fmt::join(values.begin(), values.end(), ", "));
 }
 
+// --- The table from module type to emitter -------------------------------------------------
+
+using Module = torch::nn::Module;
+
+// One row: a module type (matched with dynamic_cast, so subclasses match too) and the
+// TorchScript statements it exports as.
+struct Exporter {
+  std::string name;
+  std::function<bool(const Module&)> matches;
+  std::function<void(const Module&, ExportContext&)> emit;
+};
+
+template <typename T>
+Exporter row(std::string name, std::function<void(const T&, ExportContext&)> emit) {
+  return {std::move(name), [](const Module& m) { return dynamic_cast<const T*>(&m) != nullptr; },
+          [emit = std::move(emit)](const Module& m, ExportContext& ctx) {
+            emit(dynamic_cast<const T&>(m), ctx);
+          }};
+}
+
+// A row for a module whose export is one fixed statement.
+template <typename T>
+Exporter statement(std::string name, std::string code) {
+  return row<T>(std::move(name),
+                [code = std::move(code)](const T&, ExportContext& ctx) { ctx.emit(code); });
+}
+
+template <typename Layer>
+void describe_bayes_layer(const Layer& layer, ExportContext& ctx) {
+  ctx.describe("prior", to_string(layer.options.prior()));
+  ctx.describe("estimator", to_string(layer.options.estimator()));
+}
+
+void emit_bayes_linear(const BayesLinearImpl& layer, ExportContext& ctx) {
+  describe_bayes_layer(layer, ctx);
+  ctx.emit("x = torch.linear(x, " + ctx.variational("weight", layer.weight) + ", " +
+           ctx.variational("bias", layer.bias) + ")");
+}
+
+void emit_bayes_conv2d(const BayesConv2dImpl& layer, ExportContext& ctx) {
+  describe_bayes_layer(layer, ctx);
+  const auto& o = layer.options;
+  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})",
+                       ctx.variational("weight", layer.weight), ctx.variational("bias", layer.bias),
+                       list_literal(*o.stride()), list_literal(*o.padding()),
+                       list_literal(*o.dilation()), o.groups()));
+}
+
+void emit_linear(const torch::nn::LinearImpl& linear, ExportContext& ctx) {
+  ctx.emit("x = torch.linear(x, " + ctx.tensor("weight", linear.weight) + ", " +
+           ctx.tensor("bias", linear.bias) + ")");
+}
+
+void emit_conv2d(const torch::nn::Conv2dImpl& conv, ExportContext& ctx) {
+  using std::get_if;  // with ADL: c10::get_if for LibTorch 1.x's c10::variant options
+  const auto& options = conv.options;
+  if (!get_if<torch::enumtype::kZeros>(&options.padding_mode())) {
+    ctx.unsupported("(only zero padding_mode is supported)");
+  }
+  std::string padding = "\"valid\"";
+  if (const auto* values = get_if<torch::ExpandingArray<2>>(&options.padding())) {
+    padding = list_literal(**values);
+  } else if (get_if<torch::enumtype::kSame>(&options.padding())) {
+    padding = "\"same\"";
+  }
+  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})",
+                       ctx.tensor("weight", conv.weight), ctx.tensor("bias", conv.bias),
+                       list_literal(*options.stride()), padding, list_literal(*options.dilation()),
+                       options.groups()));
+}
+
+void emit_max_pool2d(const torch::nn::MaxPool2dImpl& pool, ExportContext& ctx) {
+  const auto& o = pool.options;
+  ctx.emit(fmt::format("x = torch.max_pool2d(x, {}, {}, {}, {}, {})",
+                       list_literal(*o.kernel_size()), list_literal(*o.stride()),
+                       list_literal(*o.padding()), list_literal(*o.dilation()),
+                       bool_literal(o.ceil_mode())));
+}
+
+void emit_avg_pool2d(const torch::nn::AvgPool2dImpl& pool, ExportContext& ctx) {
+  const auto& o = pool.options;
+  ctx.emit(fmt::format("x = torch.avg_pool2d(x, {}, {}, {}, {}, {}, {})",
+                       list_literal(*o.kernel_size()), list_literal(*o.stride()),
+                       list_literal(*o.padding()), bool_literal(o.ceil_mode()),
+                       bool_literal(o.count_include_pad()),
+                       o.divisor_override() ? std::to_string(*o.divisor_override()) : "None"));
+}
+
+// Evaluation: the running statistics, as the C++ module in eval().
+template <typename BatchNorm>
+void emit_batch_norm(const BatchNorm& module, ExportContext& ctx) {
+  const auto& o = module.options;
+  const std::string weight = o.affine() ? ctx.tensor("weight", module.weight) : "None";
+  const std::string bias = o.affine() ? ctx.tensor("bias", module.bias) : "None";
+  if (o.track_running_stats()) {
+    ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, {}, {}, False, 0.0, {}, False)", weight,
+                         bias, ctx.buffer("running_mean", module.running_mean),
+                         ctx.buffer("running_var", module.running_var), float_literal(o.eps())));
+  } else {
+    ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, None, None, True, 0.0, {}, False)",
+                         weight, bias, float_literal(o.eps())));
+  }
+}
+
+const std::vector<Exporter>& exporters() {
+  using namespace torch::nn;
+  static const std::vector<Exporter> table = {
+      row<BayesLinearImpl>("BayesLinear", emit_bayes_linear),
+      row<BayesConv2dImpl>("BayesConv2d", emit_bayes_conv2d),
+      row<LinearImpl>("Linear", emit_linear),
+      row<Conv2dImpl>("Conv2d", emit_conv2d),
+      row<MaxPool2dImpl>("MaxPool2d", emit_max_pool2d),
+      row<AvgPool2dImpl>("AvgPool2d", emit_avg_pool2d),
+      row<BatchNorm1dImpl>("BatchNorm1d", emit_batch_norm<BatchNorm1dImpl>),
+      row<BatchNorm2dImpl>("BatchNorm2d", emit_batch_norm<BatchNorm2dImpl>),
+      row<FlattenImpl>("Flatten",
+                       [](const FlattenImpl& flatten, ExportContext& ctx) {
+                         ctx.emit(fmt::format("x = torch.flatten(x, {}, {})",
+                                              flatten.options.start_dim(),
+                                              flatten.options.end_dim()));
+                       }),
+      // The identity: dropout is not part of the variational posterior.
+      statement<DropoutImpl>("Dropout", ""),
+      statement<Dropout2dImpl>("Dropout2d", ""),
+      statement<IdentityImpl>("Identity", ""),
+      statement<ReLUImpl>("ReLU", "x = torch.relu(x)"),
+      statement<ReLU6Impl>("ReLU6", "x = torch.hardtanh(x, 0.0, 6.0)"),
+      row<LeakyReLUImpl>("LeakyReLU",
+                         [](const LeakyReLUImpl& m, ExportContext& ctx) {
+                           ctx.emit("x = torch.leaky_relu(x, " +
+                                    float_literal(m.options.negative_slope()) + ")");
+                         }),
+      row<ELUImpl>("ELU",
+                   [](const ELUImpl& m, ExportContext& ctx) {
+                     ctx.emit("x = torch.elu(x, " + float_literal(m.options.alpha()) + ")");
+                   }),
+      statement<SELUImpl>("SELU", "x = torch.selu(x)"),
+      row<GELUImpl>("GELU",
+                    [](const GELUImpl& m, ExportContext& ctx) {
+                      ctx.emit("x = torch.gelu(x, approximate=\"" + m.options.approximate() +
+                               "\")");
+                    }),
+      statement<SiLUImpl>("SiLU", "x = torch.silu(x)"),
+      statement<TanhImpl>("Tanh", "x = torch.tanh(x)"),
+      statement<SigmoidImpl>("Sigmoid", "x = torch.sigmoid(x)"),
+      row<SoftplusImpl>("Softplus",
+                        [](const SoftplusImpl& m, ExportContext& ctx) {
+                          ctx.emit("x = torch.softplus(x, " + float_literal(m.options.beta()) +
+                                   ", " + float_literal(m.options.threshold()) + ")");
+                        }),
+      row<SoftmaxImpl>("Softmax",
+                       [](const SoftmaxImpl& m, ExportContext& ctx) {
+                         ctx.emit(fmt::format("x = torch.softmax(x, {})", m.options.dim()));
+                       }),
+      row<LogSoftmaxImpl>("LogSoftmax",
+                          [](const LogSoftmaxImpl& m, ExportContext& ctx) {
+                            ctx.emit(fmt::format("x = torch.log_softmax(x, {})", m.options.dim()));
+                          }),
+  };
+  return table;
+}
+
+const Exporter* find_exporter(const Module& module) {
+  for (const auto& exporter : exporters()) {
+    if (exporter.matches(module)) return &exporter;
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+// "BayesLinear, BayesConv2d, Linear, ...": the table's rows, for error messages.
+std::string supported_modules() {
+  std::string names;
+  for (const auto& exporter : exporters()) names += (names.empty() ? "" : ", ") + exporter.name;
+  return names;
+}
 
 // Builds one torch::jit::Module: the tensors as attributes, the forward as TorchScript source.
 class ExportWriter {
@@ -78,7 +258,12 @@ class ExportWriter {
       return;
     }
     ExportContext ctx(*this, kind_, path, type_name(module));
-    write_standard(module, ctx);
+    const Exporter* exporter = find_exporter(module);
+    if (exporter == nullptr && dynamic_cast<const BayesModule*>(&module) != nullptr) {
+      ctx.unsupported("(a BayesModule that does not override export_torchscript)");
+    }
+    if (exporter == nullptr) ctx.unsupported();
+    exporter->emit(module, ctx);
     record_layer(ctx);
   }
 
@@ -198,100 +383,6 @@ class ExportWriter {
     layers_.push_back(layer);
   }
 
-  void write_standard(const torch::nn::Module& module, ExportContext& ctx) {
-    using namespace torch::nn;
-    using std::get_if;  // with ADL: c10::get_if for LibTorch 1.x's c10::variant options
-    if (const auto* linear = dynamic_cast<const LinearImpl*>(&module)) {
-      ctx.emit("x = torch.linear(x, " + ctx.tensor("weight", linear->weight) + ", " +
-               ctx.tensor("bias", linear->bias) + ")");
-    } else if (const auto* conv = dynamic_cast<const Conv2dImpl*>(&module)) {
-      const auto& options = conv->options;
-      if (!get_if<torch::enumtype::kZeros>(&options.padding_mode())) {
-        ctx.unsupported("(only zero padding_mode is supported)");
-      }
-      std::string padding;
-      if (const auto* values = get_if<torch::ExpandingArray<2>>(&options.padding())) {
-        padding = list_literal(**values);
-      } else if (get_if<torch::enumtype::kSame>(&options.padding())) {
-        padding = "\"same\"";
-      } else {
-        padding = "\"valid\"";
-      }
-      ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})",
-                           ctx.tensor("weight", conv->weight), ctx.tensor("bias", conv->bias),
-                           list_literal(*options.stride()), padding,
-                           list_literal(*options.dilation()), options.groups()));
-    } else if (const auto* max_pool = dynamic_cast<const MaxPool2dImpl*>(&module)) {
-      const auto& o = max_pool->options;
-      ctx.emit(fmt::format("x = torch.max_pool2d(x, {}, {}, {}, {}, {})",
-                           list_literal(*o.kernel_size()), list_literal(*o.stride()),
-                           list_literal(*o.padding()), list_literal(*o.dilation()),
-                           bool_literal(o.ceil_mode())));
-    } else if (const auto* avg_pool = dynamic_cast<const AvgPool2dImpl*>(&module)) {
-      const auto& o = avg_pool->options;
-      ctx.emit(fmt::format("x = torch.avg_pool2d(x, {}, {}, {}, {}, {}, {})",
-                           list_literal(*o.kernel_size()), list_literal(*o.stride()),
-                           list_literal(*o.padding()), bool_literal(o.ceil_mode()),
-                           bool_literal(o.count_include_pad()),
-                           o.divisor_override() ? std::to_string(*o.divisor_override()) : "None"));
-    } else if (const auto* flatten = dynamic_cast<const FlattenImpl*>(&module)) {
-      ctx.emit(fmt::format("x = torch.flatten(x, {}, {})", flatten->options.start_dim(),
-                           flatten->options.end_dim()));
-    } else if (const auto* batch_norm_2d = dynamic_cast<const BatchNorm2dImpl*>(&module)) {
-      write_batch_norm(*batch_norm_2d, ctx);
-    } else if (const auto* batch_norm_1d = dynamic_cast<const BatchNorm1dImpl*>(&module)) {
-      write_batch_norm(*batch_norm_1d, ctx);
-    } else if (dynamic_cast<const DropoutImpl*>(&module) ||
-               dynamic_cast<const Dropout2dImpl*>(&module) ||
-               dynamic_cast<const IdentityImpl*>(&module)) {
-      // The identity: dropout is not part of the variational posterior.
-    } else if (dynamic_cast<const ReLUImpl*>(&module)) {
-      ctx.emit("x = torch.relu(x)");
-    } else if (dynamic_cast<const ReLU6Impl*>(&module)) {
-      ctx.emit("x = torch.hardtanh(x, 0.0, 6.0)");
-    } else if (const auto* leaky = dynamic_cast<const LeakyReLUImpl*>(&module)) {
-      ctx.emit("x = torch.leaky_relu(x, " + float_literal(leaky->options.negative_slope()) + ")");
-    } else if (const auto* elu = dynamic_cast<const ELUImpl*>(&module)) {
-      ctx.emit("x = torch.elu(x, " + float_literal(elu->options.alpha()) + ")");
-    } else if (dynamic_cast<const SELUImpl*>(&module)) {
-      ctx.emit("x = torch.selu(x)");
-    } else if (const auto* gelu = dynamic_cast<const GELUImpl*>(&module)) {
-      ctx.emit("x = torch.gelu(x, approximate=\"" + gelu->options.approximate() + "\")");
-    } else if (dynamic_cast<const SiLUImpl*>(&module)) {
-      ctx.emit("x = torch.silu(x)");
-    } else if (dynamic_cast<const TanhImpl*>(&module)) {
-      ctx.emit("x = torch.tanh(x)");
-    } else if (dynamic_cast<const SigmoidImpl*>(&module)) {
-      ctx.emit("x = torch.sigmoid(x)");
-    } else if (const auto* softplus = dynamic_cast<const SoftplusImpl*>(&module)) {
-      ctx.emit("x = torch.softplus(x, " + float_literal(softplus->options.beta()) + ", " +
-               float_literal(softplus->options.threshold()) + ")");
-    } else if (const auto* softmax = dynamic_cast<const SoftmaxImpl*>(&module)) {
-      ctx.emit(fmt::format("x = torch.softmax(x, {})", softmax->options.dim()));
-    } else if (const auto* log_softmax = dynamic_cast<const LogSoftmaxImpl*>(&module)) {
-      ctx.emit(fmt::format("x = torch.log_softmax(x, {})", log_softmax->options.dim()));
-    } else {
-      ctx.unsupported();
-    }
-  }
-
-  template <typename BatchNorm>
-  void write_batch_norm(const BatchNorm& module, ExportContext& ctx) {
-    const auto& o = module.options;
-    const std::string weight = o.affine() ? ctx.tensor("weight", module.weight) : "None";
-    const std::string bias = o.affine() ? ctx.tensor("bias", module.bias) : "None";
-    if (o.track_running_stats()) {
-      // Evaluation: the running statistics, as the C++ module in eval().
-      ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, {}, {}, False, 0.0, {}, False)", weight,
-                           bias, add_tensor(ctx.path(), "running_mean", module.running_mean, true),
-                           add_tensor(ctx.path(), "running_var", module.running_var, true),
-                           float_literal(o.eps())));
-    } else {
-      ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, None, None, True, 0.0, {}, False)",
-                           weight, bias, float_literal(o.eps())));
-    }
-  }
-
   ExportKind kind_;
   torch::jit::Module module_;
   std::set<std::string> names_;
@@ -327,6 +418,18 @@ std::string ExportContext::variational(const std::string& name, const at::Tensor
   return draw;
 }
 
+std::string ExportContext::variational(const std::string& name, const VariationalTensor& tensor) {
+  if (!tensor.defined()) return "None";
+  if (!tensor.prior().is_empty()) {
+    describe(name + "_prior_scale", fmt::format("{}", tensor.prior()->scale()));
+  }
+  return variational(name, tensor.mean(), tensor.log_sigma());
+}
+
+std::string ExportContext::buffer(const std::string& name, const at::Tensor& value) {
+  return writer_.add_tensor(path_, name, value, /*is_buffer=*/true);
+}
+
 std::string ExportContext::local(const std::string& hint) { return writer_.local(hint); }
 
 void ExportContext::emit(const std::string& statements) { writer_.emit(statements); }
@@ -337,12 +440,11 @@ void ExportContext::describe(const std::string& key, const std::string& value) {
 
 void ExportContext::unsupported(const std::string& reason) const {
   C10_THROW_ERROR(
-      Error,
-      c10::str(detail::function_name(kind_), ": unsupported module ", type_name_, " at '", path_,
-               "'", reason.empty() ? "" : " " + reason,
-               "; supported are torch::nn::Sequential of BayesLinear, BayesConv2d, Linear, Conv2d, "
-               "pooling, Flatten, Dropout, BatchNorm, the common activations, and modules that "
-               "implement bayesnn::ScriptExportable (see bayesnn/export.h)"));
+      Error, c10::str(detail::function_name(kind_), ": unsupported module ", type_name_, " at '",
+                      path_, "'", reason.empty() ? "" : " " + reason,
+                      "; supported are torch::nn::Sequential of ", detail::supported_modules(),
+                      ", and modules that implement bayesnn::ScriptExportable (see "
+                      "bayesnn/export.h)"));
 }
 
 void export_posterior_mean(const torch::nn::Module& model, const std::string& path,

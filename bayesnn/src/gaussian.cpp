@@ -1,13 +1,12 @@
 #include "bayesnn/gaussian.h"
 
+#include "gaussian_term.h"
 #include "noise.h"
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cmath>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include <ATen/Parallel.h>
@@ -113,112 +112,34 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
   return {grad_mean, grad_log_sigma};
 }
 
-// The Gaussian sums of the latest draw of each (mean, log_sigma) pair, so that the KL of the
-// same parameters in the same step reuses them (and the draw's backward computes the KL's
-// gradient in its own pass). An entry holds the draw's autograd node weakly and the parameters
-// weakly: it is used only while the graph of its forward is alive, the parameters unchanged
-// (version counters) and the node's backward not yet run.
-class SumsMemo {
- public:
-  void put(const at::Tensor& mean, const at::Tensor& log_sigma, const at::Tensor& sums,
-           int64_t key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    drop_if([&](const Entry& e) { return e.matches(mean, log_sigma) || e.expired(); });
-    entries_.push_back({Weak(mean.getIntrusivePtr()), Weak(log_sigma.getIntrusivePtr()),
-                        mean._version(), log_sigma._version(), sums.detach(), sums.grad_fn(), key});
-  }
-
-  // The sums of the pair's current draw, attached to its node, or undefined if none is valid.
-  at::Tensor find(const at::Tensor& mean, const at::Tensor& log_sigma) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (const auto& entry : entries_) {
-      if (!entry.matches(mean, log_sigma) || entry.mean_version != mean._version() ||
-          entry.log_sigma_version != log_sigma._version()) {
-        continue;
-      }
-      auto node = entry.node.lock();
-      if (!node) return at::Tensor();
-      auto sums = entry.values.clone();
-      if (torch::GradMode::is_enabled()) torch::autograd::impl::set_gradient_edge(sums, {node, 1});
-      return sums;
-    }
-    return at::Tensor();
-  }
-
-  // Called by the node's backward: its saved tensors are about to be released.
-  void forget(int64_t key) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    drop_if([&](const Entry& e) { return e.key == key; });
-  }
-
- private:
-  using Weak = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
-  struct Entry {
-    Weak mean, log_sigma;
-    int64_t mean_version, log_sigma_version;
-    at::Tensor values;
-    std::weak_ptr<torch::autograd::Node> node;
-    int64_t key;
-
-    bool expired() const { return mean.expired() || log_sigma.expired() || node.expired(); }
-    bool matches(const at::Tensor& m, const at::Tensor& ls) const {
-      return !mean.expired() && !log_sigma.expired() &&
-             mean._unsafe_get_target() == m.unsafeGetTensorImpl() &&
-             log_sigma._unsafe_get_target() == ls.unsafeGetTensorImpl();
-    }
-  };
-
-  template <typename Predicate>
-  void drop_if(const Predicate& predicate) {
-    entries_.erase(std::remove_if(entries_.begin(), entries_.end(), predicate), entries_.end());
-  }
-
-  std::mutex mutex_;
-  std::vector<Entry> entries_;
-};
-
-SumsMemo& sums_memo() {
-  static SumsMemo memo;
-  return memo;
-}
-
 // A term of q (a draw, a perturbation or the variance: GaussianTerm) and the sums
 // [sum log_sigma, sum (sigma² + mean²)] of every closed-form KL here, as one autograd node with
-// two outputs: one pass forward (one exp per element, shared) and one backward for both.
+// two outputs: one pass forward (one exp per element, shared) and one backward for both. The
+// node marks its `BackwardRan` flag when its backward runs: its saved tensors are released
+// then, and its sums must no longer enter a graph.
 class GaussianTermNode : public torch::autograd::Function<GaussianTermNode> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& mean,
-                               const at::Tensor& log_sigma, int64_t kind, int64_t key) {
+                               const at::Tensor& log_sigma, int64_t kind,
+                               c10::intrusive_ptr<BackwardRan> backward_ran) {
     auto [term, sigma, sums] =
         gaussian_term_with_sums(static_cast<GaussianTerm>(kind), mean, log_sigma);
     ctx->save_for_backward({term, mean, sigma});
     ctx->saved_data["kind"] = kind;
-    ctx->saved_data["key"] = key;
+    ctx->saved_data["backward_ran"] = c10::IValue::make_capsule(std::move(backward_ran));
     return {term, sums};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    sums_memo().forget(ctx->saved_data["key"].toInt());
+    c10::static_intrusive_pointer_cast<BackwardRan>(ctx->saved_data["backward_ran"].toCapsule())
+        ->ran = true;
     const auto saved = ctx->get_saved_variables();
     const auto kind = static_cast<GaussianTerm>(ctx->saved_data["kind"].toInt());
     auto result = term_and_sums_backward(kind, grads[0], saved[0], saved[1], saved[2], grads[1]);
-    result.resize(4);  // no gradient for kind and key
+    result.resize(4);  // no gradient for kind and the flag
     return result;
   }
 };
-
-// The term by GaussianTermNode; its sums go to the memo for the KL of the same parameters.
-at::Tensor gaussian_term(GaussianTerm kind, const at::Tensor& mean, const at::Tensor& log_sigma) {
-  TORCH_CHECK(mean.sizes() == log_sigma.sizes() && mean.scalar_type() == log_sigma.scalar_type(),
-              "bayesnn: a mean of shape ", mean.sizes(), " and ", mean.scalar_type(),
-              " with a log_sigma of shape ", log_sigma.sizes(), " and ", log_sigma.scalar_type(),
-              ": expected the same shape and dtype");
-  static std::atomic<int64_t> next_key{0};
-  const int64_t key = next_key++;
-  auto outputs = GaussianTermNode::apply(mean, log_sigma, static_cast<int64_t>(kind), key);
-  if (outputs[1].requires_grad()) sums_memo().put(mean, log_sigma, outputs[1], key);
-  return outputs[0];
-}
 
 // sum_i log_sigma_i and sum_i (exp(2 log_sigma_i) + mean_i²): the two sums of every
 // closed-form KL here, as one autograd node ([2]) with a one-pass backward on the CPU.
@@ -383,29 +304,31 @@ class HierarchicalKl : public torch::autograd::Function<HierarchicalKl> {
   }
 };
 
-// [sum log_sigma, sum (sigma² + mean²)], sharing one exp(log_sigma) between the two.
+}  // namespace
+
+FusedTerm fused_gaussian_term(GaussianTerm kind, const at::Tensor& mean,
+                              const at::Tensor& log_sigma) {
+  TORCH_CHECK(mean.sizes() == log_sigma.sizes() && mean.scalar_type() == log_sigma.scalar_type(),
+              "bayesnn: a mean of shape ", mean.sizes(), " and ", mean.scalar_type(),
+              " with a log_sigma of shape ", log_sigma.sizes(), " and ", log_sigma.scalar_type(),
+              ": expected the same shape and dtype");
+  auto backward_ran = c10::make_intrusive<BackwardRan>();
+  auto outputs = GaussianTermNode::apply(mean, log_sigma, static_cast<int64_t>(kind), backward_ran);
+  return {outputs[0], outputs[1], std::move(backward_ran)};
+}
+
 at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes()) {
     return at::stack({log_sigma.sum(), (2.0 * log_sigma).exp().sum() + mean.square().sum()});
   }
-  auto sums = sums_memo().find(mean, log_sigma);
-  return sums.defined() ? sums : GaussianSums::apply(mean, log_sigma);
-}
-}  // namespace
-
-at::Tensor scaled_noise(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  return gaussian_term(GaussianTerm::kPerturbation, mean, log_sigma);
-}
-
-at::Tensor sigma_squared(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  return gaussian_term(GaussianTerm::kVariance, mean, log_sigma);
+  return GaussianSums::apply(mean, log_sigma);
 }
 
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma) {
   if (mean.sizes() != log_sigma.sizes() || mean.scalar_type() != log_sigma.scalar_type()) {
     return mean + log_sigma.exp() * standard_normal_like(mean);
   }
-  return gaussian_term(GaussianTerm::kDraw, mean, log_sigma);
+  return fused_gaussian_term(GaussianTerm::kDraw, mean, log_sigma).term;
 }
 
 at::Tensor random_signs(const at::Tensor& like) {
@@ -436,15 +359,25 @@ at::Tensor random_signs(const at::Tensor& like) {
 
 at::Tensor kl_normal_zero_mean(const at::Tensor& mean, const at::Tensor& log_sigma,
                                const at::Tensor& log_sd) {
-  return ZeroMeanKl::apply(gaussian_sums(mean, log_sigma), log_sd,
-                           static_cast<double>(mean.numel()));
+  return kl_normal_zero_mean_from_sums(gaussian_sums(mean, log_sigma), log_sd, mean.numel());
+}
+
+at::Tensor kl_normal_zero_mean_from_sums(const at::Tensor& sums, const at::Tensor& log_sd,
+                                         int64_t n) {
+  return ZeroMeanKl::apply(sums, log_sd, static_cast<double>(n));
 }
 
 at::Tensor kl_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
                            const at::Tensor& log_scale_mean, const at::Tensor& log_scale_log_sigma,
                            double tau) {
-  return HierarchicalKl::apply(gaussian_sums(mean, log_sigma), log_scale_mean, log_scale_log_sigma,
-                               static_cast<double>(mean.numel()), tau);
+  return kl_hierarchical_from_sums(gaussian_sums(mean, log_sigma), log_scale_mean,
+                                   log_scale_log_sigma, mean.numel(), tau);
+}
+
+at::Tensor kl_hierarchical_from_sums(const at::Tensor& sums, const at::Tensor& log_scale_mean,
+                                     const at::Tensor& log_scale_log_sigma, int64_t n, double tau) {
+  return HierarchicalKl::apply(sums, log_scale_mean, log_scale_log_sigma, static_cast<double>(n),
+                               tau);
 }
 
 at::Tensor neg_log_half_normal(const at::Tensor& log_s, double tau) {

@@ -30,12 +30,4 @@ struct TermWithSums {
 TermWithSums gaussian_term_with_sums(GaussianTerm kind, const at::Tensor& mean,
                                      const at::Tensor& log_sigma);
 
-/// exp(log_sigma) * eps, eps ~ N(0, I) with the shape, device and dtype of `log_sigma`: a
-/// zero-mean weight perturbation (Flipout). Its autograd node also yields the KL's sums of
-/// (mean, log_sigma), which the KL of the same parameters then reuses (as after sample_normal).
-at::Tensor scaled_noise(const at::Tensor& mean, const at::Tensor& log_sigma);
-
-/// exp(2 log_sigma), the weight variance of local reparameterization, by the same node.
-at::Tensor sigma_squared(const at::Tensor& mean, const at::Tensor& log_sigma);
-
 }  // namespace bayesnn

@@ -1,8 +1,14 @@
 #include "bayesnn/prior.h"
 
 #include <cmath>
+#include <ostream>
+
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
 
 #include "bayesnn/gaussian.h"
+#include "bayesnn/variational_tensor.h"
 
 namespace bayesnn {
 namespace {
@@ -10,110 +16,142 @@ void check_positive_finite(const char* what, double value) {
   TORCH_CHECK(std::isfinite(value) && value > 0, "Prior: ", what,
               " must be positive and finite, got ", value);
 }
+
+at::Tensor scalar(double value) { return at::full({}, value, at::kFloat); }
 }  // namespace
 
-Prior::Prior(Kind kind, double sd, std::optional<double> tau, double init_log_scale_sd)
-    : kind_(kind), sd_(sd), tau_(tau), init_log_scale_sd_(init_log_scale_sd) {}
+std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_parameters(
+    at::IntArrayRef) const {
+  return {};
+}
+
+Prior::Prior(std::shared_ptr<const PriorFamily> family) : family_(std::move(family)) {
+  TORCH_CHECK(family_ != nullptr, "Prior: the family is empty");
+}
 
 Prior Prior::fixed(double sd) {
   check_positive_finite("sd", sd);
-  return Prior(Kind::kFixed, sd, std::nullopt, 0.0);
+  return Prior(std::make_shared<FixedPrior>(sd));
 }
 
 Prior Prior::hierarchical(double tau, double init_sd, double init_log_scale_sd) {
   check_positive_finite("tau", tau);
   check_positive_finite("init_sd", init_sd);
   check_positive_finite("init_log_scale_sd", init_log_scale_sd);
-  return Prior(Kind::kHierarchical, init_sd, tau, init_log_scale_sd);
+  return Prior(std::make_shared<HierarchicalPrior>(tau, init_sd, init_log_scale_sd));
 }
 
 Prior Prior::empirical_bayes(double init_sd, std::optional<double> hyper_tau) {
   check_positive_finite("init_sd", init_sd);
   if (hyper_tau) check_positive_finite("hyper_tau", *hyper_tau);
-  return Prior(Kind::kEmpiricalBayes, init_sd, hyper_tau, 0.0);
+  return Prior(std::make_shared<EmpiricalBayesPrior>(init_sd, hyper_tau));
 }
 
-std::string to_string(const Prior& prior) {
-  switch (prior.kind()) {
-    case Prior::Kind::kFixed:
-      return fmt::format("fixed({:g})", prior.sd());
-    case Prior::Kind::kHierarchical:
-      return fmt::format("hierarchical(tau={:g})", *prior.tau());
-    case Prior::Kind::kEmpiricalBayes:
-      return prior.tau() ? fmt::format("empirical_bayes({:g}, tau={:g})", prior.sd(), *prior.tau())
-                         : fmt::format("empirical_bayes({:g})", prior.sd());
-  }
-  return "unknown";
+std::string to_string(const Prior& prior) { return prior.family().name(); }
+
+// --- fixed ------------------------------------------------------------------------------------
+
+std::string FixedPrior::name() const { return fmt::format("fixed({:g})", sd); }
+
+at::Tensor FixedPrior::kl(const VariationalTensor& q, const PriorModuleImpl&) const {
+  return kl_normal_zero_mean_from_sums(q.sums(), at::full({}, std::log(sd), q.mean().options()),
+                                       q.mean().numel());
 }
 
-PriorModuleImpl::PriorModuleImpl(Prior prior) : prior_(std::move(prior)) {
+double FixedPrior::scale(const PriorModuleImpl&) const { return sd; }
+
+// --- hierarchical -----------------------------------------------------------------------------
+
+std::string HierarchicalPrior::name() const { return fmt::format("hierarchical(tau={:g})", tau); }
+
+std::vector<std::pair<std::string, at::Tensor>> HierarchicalPrior::initial_parameters(
+    at::IntArrayRef) const {
+  return {{"log_scale_mean", scalar(std::log(init_sd))},
+          {"log_scale_log_sigma", scalar(std::log(init_log_scale_sd))}};
+}
+
+at::Tensor HierarchicalPrior::kl(const VariationalTensor& q, const PriorModuleImpl& module) const {
+  return kl_hierarchical_from_sums(q.sums(), module.hyper("log_scale_mean"),
+                                   module.hyper("log_scale_log_sigma"), q.mean().numel(), tau);
+}
+
+double HierarchicalPrior::scale(const PriorModuleImpl& module) const {
+  const double m = module.hyper("log_scale_mean").item<double>();
+  const double v = std::exp(2.0 * module.hyper("log_scale_log_sigma").item<double>());
+  return std::exp(m + 0.5 * v);
+}
+
+// --- empirical Bayes --------------------------------------------------------------------------
+
+std::string EmpiricalBayesPrior::name() const {
+  return hyper_tau ? fmt::format("empirical_bayes({:g}, tau={:g})", init_sd, *hyper_tau)
+                   : fmt::format("empirical_bayes({:g})", init_sd);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> EmpiricalBayesPrior::initial_parameters(
+    at::IntArrayRef) const {
+  return {{"log_scale", scalar(std::log(init_sd))}};
+}
+
+at::Tensor EmpiricalBayesPrior::kl(const VariationalTensor& q,
+                                   const PriorModuleImpl& module) const {
+  const auto& log_scale = module.hyper("log_scale");
+  auto kl = kl_normal_zero_mean_from_sums(q.sums(), log_scale, q.mean().numel());
+  if (hyper_tau) kl = kl + neg_log_half_normal(log_scale, *hyper_tau);
+  return kl;
+}
+
+double EmpiricalBayesPrior::scale(const PriorModuleImpl& module) const {
+  return std::exp(module.hyper("log_scale").item<double>());
+}
+
+// --- the module -------------------------------------------------------------------------------
+
+PriorModuleImpl::PriorModuleImpl(Prior prior, std::vector<int64_t> shape)
+    : prior_(std::move(prior)), shape_(std::move(shape)) {
   PriorModuleImpl::reset();
 }
 
 void PriorModuleImpl::reset() {
-  switch (prior_.kind()) {
-    case Prior::Kind::kFixed:
-      break;
-    case Prior::Kind::kHierarchical:
-      log_scale_mean = register_parameter("log_scale_mean", torch::empty({}));
-      log_scale_log_sigma = register_parameter("log_scale_log_sigma", torch::empty({}));
-      break;
-    case Prior::Kind::kEmpiricalBayes:
-      log_scale = register_parameter("log_scale", torch::empty({}));
-      break;
+  for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
+    register_parameter(name, at::empty_like(value));
   }
   reset_parameters();
 }
 
 void PriorModuleImpl::reset_parameters() {
-  torch::NoGradGuard no_grad;
-  if (log_scale_mean.defined()) {
-    log_scale_mean.fill_(std::log(prior_.sd()));
-    log_scale_log_sigma.fill_(std::log(prior_.init_log_scale_sd()));
+  at::NoGradGuard no_grad;
+  for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
+    parameters_[name].copy_(value);
   }
-  if (log_scale.defined()) log_scale.fill_(std::log(prior_.sd()));
 }
 
 void PriorModuleImpl::pretty_print(std::ostream& stream) const {
   stream << "bayesnn::PriorModule(" << to_string(prior_) << ")";
 }
 
-torch::Tensor PriorModuleImpl::kl(const torch::Tensor& mean, const torch::Tensor& log_sigma) const {
-  switch (prior_.kind()) {
-    case Prior::Kind::kFixed:
-      return kl_normal_zero_mean(mean, log_sigma,
-                                 torch::full({}, std::log(prior_.sd()), mean.options()));
-    case Prior::Kind::kHierarchical:
-      return kl_hierarchical(mean, log_sigma, log_scale_mean, log_scale_log_sigma, *prior_.tau());
-    case Prior::Kind::kEmpiricalBayes: {
-      auto kl = kl_normal_zero_mean(mean, log_sigma, log_scale);
-      if (prior_.tau()) kl = kl + neg_log_half_normal(log_scale, *prior_.tau());
-      return kl;
-    }
-  }
-  TORCH_CHECK(false, "PriorModule: unknown prior kind");
+at::Tensor PriorModuleImpl::kl(const VariationalTensor& q) const {
+  return prior_.family().kl(q, *this);
 }
 
-double PriorModuleImpl::scale() const {
-  switch (prior_.kind()) {
-    case Prior::Kind::kFixed:
-      return prior_.sd();
-    case Prior::Kind::kHierarchical: {
-      const double m = log_scale_mean.item<double>();
-      const double v = std::exp(2.0 * log_scale_log_sigma.item<double>());
-      return std::exp(m + 0.5 * v);
-    }
-    case Prior::Kind::kEmpiricalBayes:
-      return std::exp(log_scale.item<double>());
-  }
-  return 0.0;
+at::Tensor PriorModuleImpl::kl(const at::Tensor& mean, const at::Tensor& log_sigma) const {
+  return kl(VariationalTensor(mean, log_sigma));
+}
+
+double PriorModuleImpl::scale() const { return prior_.family().scale(*this); }
+
+const at::Tensor& PriorModuleImpl::hyper(const std::string& name) const {
+  const auto* parameter = parameters_.find(name);
+  TORCH_CHECK(parameter != nullptr, "PriorModule: the prior ", to_string(prior_),
+              " has no hyper-parameter '", name, "'");
+  return *parameter;
 }
 
 std::map<std::string, double> prior_scales(const torch::nn::Module& model, bool learned_only) {
   std::map<std::string, double> scales;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
-    if (prior != nullptr && (!learned_only || prior->prior().learned())) {
+    if (prior != nullptr && (!learned_only || !prior->parameters().empty())) {
       scales[item.key()] = prior->scale();
     }
   }

@@ -5,7 +5,7 @@
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
-#include "bayesnn/bayes_module.h"
+#include "bayesnn/bayes_layer.h"
 #include "bayesnn/estimator.h"
 #include "bayesnn/prior.h"
 
@@ -45,46 +45,35 @@ struct BayesConv2dOptions {
   TORCH_ARG(double, log_sigma_init) = -5.0;
 };
 
-/// A 2-D convolution with a mean-field Gaussian posterior over its kernel and bias.
+/// A 2-D convolution with a mean-field Gaussian posterior over its kernel and bias: registers
+/// `weight_mean`, `weight_log_sigma` [out_channels, in_channels / groups, kH, kW], `bias_mean`,
+/// `bias_log_sigma` [out_channels] and the priors `weight_prior`, `bias_prior` (see
+/// `BayesLayer`).
 ///
 /// Example:
 /// ```
 /// bayesnn::BayesConv2d conv(bayesnn::BayesConv2dOptions(1, 32, 5));
 /// auto y = conv(torch::rand({8, 1, 28, 28}));  // [8, 32, 24, 24]
 /// ```
-class BayesConv2dImpl : public torch::nn::Cloneable<BayesConv2dImpl>, public BayesModule {
+class BayesConv2dImpl : public BayesLayer<BayesConv2dImpl> {
  public:
   BayesConv2dImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size)
       : BayesConv2dImpl(BayesConv2dOptions(in_channels, out_channels, kernel_size)) {}
   explicit BayesConv2dImpl(const BayesConv2dOptions& options_);
 
-  /// Validates the options and registers every parameter and prior module.
+  /// Validates the options and registers the kernel and bias variational tensors.
   void reset() override;
   /// Writes the initial values: means as torch::nn::Conv2d, log-sigmas `log_sigma_init`.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  /// A posterior sample of the layer output (`Mode::kSample`) or the posterior-mean output;
-  /// input [N, in_channels, H, W] (or unbatched [in_channels, H, W]).
+  /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
+  /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`); input [N, in_channels, H,
+  /// W] (or unbatched [in_channels, H, W]).
   torch::Tensor forward(const torch::Tensor& input);
-  /// Also takes (`Mode::kFrozen`) or releases (any other mode) the held draw.
-  void set_mode(Mode mode) override;
-  /// KL(q || p) of kernel and bias (and their learned prior scales), closed form.
-  torch::Tensor kl() override;
-  /// The export hook: the posterior-mean layer, or one weight draw per posterior sample.
-  void export_torchscript(ExportContext& ctx) const override;
 
   /// The options with which this module was constructed.
   BayesConv2dOptions options;
-
-  torch::Tensor weight_mean;       ///< [out_channels, in_channels / groups, kH, kW]
-  torch::Tensor weight_log_sigma;  ///< [out_channels, in_channels / groups, kH, kW]
-  torch::Tensor bias_mean;         ///< [out_channels], undefined without bias
-  torch::Tensor bias_log_sigma;    ///< [out_channels], undefined without bias
-  PriorModule weight_prior{nullptr};
-  PriorModule bias_prior{nullptr};
-  torch::Tensor frozen_weight;  ///< The draw `Mode::kFrozen` uses; undefined in other modes.
-  torch::Tensor frozen_bias;    ///< Likewise for the bias (undefined without bias).
 };
 TORCH_MODULE(BayesConv2d);
 

@@ -4,7 +4,7 @@
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
-#include "bayesnn/bayes_module.h"
+#include "bayesnn/bayes_layer.h"
 #include "bayesnn/estimator.h"
 #include "bayesnn/prior.h"
 
@@ -35,7 +35,9 @@ struct BayesLinearOptions {
 };
 
 /// A fully connected layer with a mean-field Gaussian posterior over its weight and bias:
-/// q(w) = N(weight_mean, exp(weight_log_sigma)²), y = x Wᵀ + b.
+/// q(w) = N(weight_mean, exp(weight_log_sigma)²), y = x Wᵀ + b. Registers `weight_mean`,
+/// `weight_log_sigma` [out_features, in_features], `bias_mean`, `bias_log_sigma`
+/// [out_features] and the priors `weight_prior`, `bias_prior` (see `BayesLayer`).
 ///
 /// Example:
 /// ```
@@ -43,38 +45,24 @@ struct BayesLinearOptions {
 /// auto y = fc(torch::rand({32, 784}));  // [32, 800], a posterior sample
 /// auto kl = fc->kl();                   // KL(q || p), closed form
 /// ```
-class BayesLinearImpl : public torch::nn::Cloneable<BayesLinearImpl>, public BayesModule {
+class BayesLinearImpl : public BayesLayer<BayesLinearImpl> {
  public:
   BayesLinearImpl(int64_t in_features, int64_t out_features)
       : BayesLinearImpl(BayesLinearOptions(in_features, out_features)) {}
   explicit BayesLinearImpl(const BayesLinearOptions& options_);
 
-  /// Validates the options and registers every parameter and prior module.
+  /// Validates the options and registers the weight and bias variational tensors.
   void reset() override;
   /// Writes the initial values: means as torch::nn::Linear, log-sigmas `log_sigma_init`.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  /// A posterior sample of the layer output (`Mode::kSample`) or the posterior-mean output.
+  /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
+  /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`).
   torch::Tensor forward(const torch::Tensor& input);
-  /// Also takes (`Mode::kFrozen`) or releases (any other mode) the held draw.
-  void set_mode(Mode mode) override;
-  /// KL(q || p) of weight and bias (and their learned prior scales), closed form.
-  torch::Tensor kl() override;
-  /// The export hook: the posterior-mean layer, or one weight draw per posterior sample.
-  void export_torchscript(ExportContext& ctx) const override;
 
   /// The options with which this module was constructed.
   BayesLinearOptions options;
-
-  torch::Tensor weight_mean;       ///< [out_features, in_features]
-  torch::Tensor weight_log_sigma;  ///< [out_features, in_features]
-  torch::Tensor bias_mean;         ///< [out_features], undefined without bias
-  torch::Tensor bias_log_sigma;    ///< [out_features], undefined without bias
-  PriorModule weight_prior{nullptr};
-  PriorModule bias_prior{nullptr};
-  torch::Tensor frozen_weight;  ///< The draw `Mode::kFrozen` uses; undefined in other modes.
-  torch::Tensor frozen_bias;    ///< Likewise for the bias (undefined without bias).
 };
 TORCH_MODULE(BayesLinear);
 

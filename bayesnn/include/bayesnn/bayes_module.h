@@ -1,83 +1,76 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <ATen/ATen.h>
 #include <torch/nn/module.h>
 
 #include "bayesnn/mode.h"
+#include "bayesnn/prior.h"
+#include "bayesnn/variational_tensor.h"
 
 namespace bayesnn {
 
-class ExportContext;  // bayesnn/export.h
-
-/// A module that writes its own TorchScript forward when the model is exported
-/// (`export_posterior_mean`, `export_predictive`): the export hook. Every `BayesModule` is one;
-/// a deterministic custom module opts in by deriving from this class as well.
-///
-/// Example:
-/// ```
-/// struct ShiftImpl : torch::nn::Cloneable<ShiftImpl>, bayesnn::ScriptExportable {
-///   ShiftImpl() { reset(); }
-///   void reset() override { shift = register_buffer("shift", torch::ones({1})); }
-///   torch::Tensor forward(const torch::Tensor& x) { return x + shift; }
-///   void export_torchscript(bayesnn::ExportContext& ctx) const override {
-///     ctx.emit("x = x + " + ctx.tensor("shift", shift));
-///   }
-///   torch::Tensor shift;
-/// };
-/// ```
-class ScriptExportable {
- public:
-  virtual ~ScriptExportable() = default;
-
-  /// Writes TorchScript statements that read this module's input from the variable `x` and
-  /// assign its output to `x`, storing its tensors with `ctx.tensor(...)` (posterior mean) or
-  /// drawing them with `ctx.variational(...)` (a fresh posterior sample in the predictive).
-  virtual void export_torchscript(ExportContext& ctx) const = 0;
-};
-
 /// The interface every Bayesian module implements: the extension point of bayesnn.
 ///
-/// A Bayesian layer derives from both a torch module and this class. `kl_divergence(model)`
-/// and `set_mode(model, mode)` find it anywhere in a model through `torch::nn::Module::modules()`,
-/// so a user's own layer trains alongside the built-in ones without any registration:
+/// A Bayesian module derives from a torch module and this class. `kl_divergence(model)` and
+/// `set_mode(model, mode)` find it anywhere in a model through `torch::nn::Module::modules()`,
+/// so a user's own module trains alongside the built-in layers without any registration. A
+/// module that registers its variational tensors with `register_variational` gets `kl()` and
+/// `set_mode()` from this class; one with other stochastic state overrides them.
 ///
 /// Example:
 /// ```
 /// struct MyBayesScaleImpl : torch::nn::Cloneable<MyBayesScaleImpl>, bayesnn::BayesModule {
 ///   MyBayesScaleImpl() { reset(); }
 ///   void reset() override {
-///     scale_mean = register_parameter("scale_mean", torch::ones({1}));
-///     scale_log_sigma = register_parameter("scale_log_sigma", torch::full({1}, -3.0));
+///     scale = register_variational("scale", {1}, bayesnn::Prior::fixed(1.0));
+///     torch::NoGradGuard no_grad;
+///     scale.mean().fill_(1.0);
+///     scale.log_sigma().fill_(-3.0);
 ///   }
 ///   torch::Tensor forward(const torch::Tensor& x) {
-///     if (mode() == bayesnn::Mode::kMean) return x * scale_mean;
-///     return x * bayesnn::sample_normal(scale_mean, scale_log_sigma);
+///     return x * (mode() == bayesnn::Mode::kSample ? scale.draw() : scale.value(mode()));
 ///   }
-///   torch::Tensor kl() override {
-///     return bayesnn::kl_normal_zero_mean(scale_mean, scale_log_sigma, torch::zeros({}));
-///   }
-///   torch::Tensor scale_mean, scale_log_sigma;
+///   bayesnn::VariationalTensor scale;
 /// };
 /// ```
-class BayesModule : public ScriptExportable {
+class BayesModule {
  public:
-  /// KL(q || p) of this module's own variational parameters (children report their own):
-  /// a scalar tensor on the parameters' device, differentiable.
-  virtual torch::Tensor kl() = 0;
+  virtual ~BayesModule() = default;
 
-  /// Switches between sampling and the posterior mean; override to propagate extra state.
-  virtual void set_mode(Mode mode) { mode_ = mode; }
+  /// KL(q || p) of this module's own variational tensors (children report their own): a
+  /// differentiable scalar on the parameters' device. The default sums `kl()` of the tensors
+  /// registered with `register_variational` (zero if there are none).
+  virtual torch::Tensor kl();
+
+  /// Switches between sampling, a held draw and the posterior mean. The default also lets
+  /// each registered variational tensor take (`Mode::kFrozen`) or release its held draw;
+  /// override to propagate other state.
+  virtual void set_mode(Mode mode);
 
   /// The current mode (`Mode::kSample` after construction).
   Mode mode() const { return mode_; }
 
-  /// The export hook (see `ScriptExportable`). The default throws the exporter's
-  /// "unsupported module" error naming the type and path: a custom Bayesian layer overrides it
-  /// to be exportable, e.g. `ctx.emit("x = x * " + ctx.variational("scale", scale_mean,
-  /// scale_log_sigma));`.
-  void export_torchscript(ExportContext& ctx) const override;
+  /// The variational tensors registered on this module, by name, in registration order.
+  const std::vector<std::pair<std::string, VariationalTensor>>& variational_tensors() const {
+    return variational_;
+  }
+
+ protected:
+  /// Registers `<name>_mean` and `<name>_log_sigma` of `shape` (uninitialised: write them in
+  /// `reset_parameters()`) and the prior module `<name>_prior` on this module, which must also
+  /// be a `torch::nn::Module`; the tensor joins `kl()` and `set_mode()`. Call it from
+  /// `reset()` (a clone registers the same names again, replacing those tensors).
+  VariationalTensor register_variational(const std::string& name, at::IntArrayRef shape,
+                                         const Prior& prior);
 
  private:
   Mode mode_ = Mode::kSample;
+  std::vector<std::pair<std::string, VariationalTensor>> variational_;
 };
 
 /// Sum of `kl()` over `model` and every module below it that is a `BayesModule`:

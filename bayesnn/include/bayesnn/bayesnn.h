@@ -5,6 +5,7 @@
 
 #include "bayesnn/atomic_file.h"
 #include "bayesnn/bayes_conv2d.h"
+#include "bayesnn/bayes_layer.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/dataset.h"
@@ -22,4 +23,5 @@
 #include "bayesnn/predictive.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/trainer.h"
+#include "bayesnn/variational_tensor.h"
 #include "bayesnn/version.h"

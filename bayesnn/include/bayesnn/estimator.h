@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include "bayesnn/variational_tensor.h"
+
 namespace bayesnn {
 
 /// Which Monte Carlo estimator a Bayesian layer uses for its output in `Mode::kSample`.
@@ -35,16 +37,15 @@ using LinearOperator =
 /// channel, broadcast over the trailing spatial dimensions (convolutions).
 enum class SignLayout { kPerElement, kPerChannel };
 
-/// One Monte Carlo draw of y = op(x, W, b) under q(W) = N(w_mean, exp(w_log_sigma)²) and
-/// q(b) = N(b_mean, exp(b_log_sigma)²), by `estimator`:
-///   reparam: op(x, w_mean + sigma_w ∘ eps, b_mean + sigma_b ∘ eps), one draw for the batch;
-///   local:   op(x, w_mean, b_mean) + sqrt(op(x², sigma_w², sigma_b²)) ∘ eps, per example;
-///   flipout: op(x, w_mean, b) + op(x ∘ s_in, sigma_w ∘ eps, -) ∘ s_out, s = random signs.
-/// The bias tensors may be undefined. This is the building block of BayesLinear and
-/// BayesConv2d, public so that user layers reuse it.
+/// One Monte Carlo draw of y = op(x, W, b) under q(W) (`weight`) and q(b) (`bias`, undefined
+/// without bias), by `estimator`:
+///   reparam: op(x, W, b) with W = weight.draw(), b = bias.draw(), one draw for the batch;
+///   local:   op(x, mean_W, mean_b) + sqrt(op(x², sigma_W², sigma_b²)) ∘ eps, per example;
+///   flipout: op(x, mean_W, b) + op(x ∘ s_in, sigma_W ∘ eps, -) ∘ s_out, s = random signs.
+/// Each tensor's term comes from its fused pass, so its `kl()` in the same step reuses it.
+/// The building block of `BayesLayer` (BayesLinear, BayesConv2d and users' layers).
 at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
-                         const at::Tensor& x, const at::Tensor& w_mean,
-                         const at::Tensor& w_log_sigma, const at::Tensor& b_mean,
-                         const at::Tensor& b_log_sigma);
+                         const at::Tensor& x, const VariationalTensor& weight,
+                         const VariationalTensor& bias);
 
 }  // namespace bayesnn

@@ -10,7 +10,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
-#include "bayesnn/bayes_module.h"
+#include "bayesnn/variational_tensor.h"
 
 namespace bayesnn {
 
@@ -46,6 +46,35 @@ enum class ExportKind {
 namespace detail {
 class ExportWriter;
 }  // namespace detail
+
+class ExportContext;
+
+/// A module that writes its own TorchScript forward when the model is exported
+/// (`export_posterior_mean`, `export_predictive`): the export hook of modules the exporter does
+/// not know (BayesLinear, BayesConv2d and torch's common layers it knows). A user's module opts
+/// in by deriving from this class as well.
+///
+/// Example:
+/// ```
+/// struct ShiftImpl : torch::nn::Cloneable<ShiftImpl>, bayesnn::ScriptExportable {
+///   ShiftImpl() { reset(); }
+///   void reset() override { shift = register_buffer("shift", torch::ones({1})); }
+///   torch::Tensor forward(const torch::Tensor& x) { return x + shift; }
+///   void export_torchscript(bayesnn::ExportContext& ctx) const override {
+///     ctx.emit("x = x + " + ctx.tensor("shift", shift));
+///   }
+///   torch::Tensor shift;
+/// };
+/// ```
+class ScriptExportable {
+ public:
+  virtual ~ScriptExportable() = default;
+
+  /// Writes TorchScript statements that read this module's input from the variable `x` and
+  /// assign its output to `x`, storing its tensors with `ctx.tensor(...)` (posterior mean) or
+  /// drawing them with `ctx.variational(...)` (a fresh posterior sample in the predictive).
+  virtual void export_torchscript(ExportContext& ctx) const = 0;
+};
 
 /// What a module's export hook (`ScriptExportable::export_torchscript`) writes into: one
 /// module's part of the exported forward.
@@ -88,6 +117,13 @@ class ExportContext {
   std::string variational(const std::string& name, const at::Tensor& mean,
                           const at::Tensor& log_sigma);
 
+  /// `variational(name, tensor.mean(), tensor.log_sigma())` of a variational tensor, which also
+  /// records its prior's scale as `<name>_prior_scale` in the metadata; "None" if undefined.
+  std::string variational(const std::string& name, const VariationalTensor& tensor);
+
+  /// Stores `value` as a buffer (running statistics) and returns its expression, as `tensor`.
+  std::string buffer(const std::string& name, const at::Tensor& value);
+
   /// A fresh local variable name for temporaries ("_l3_hint").
   std::string local(const std::string& hint);
 
@@ -118,8 +154,8 @@ class ExportContext {
 /// `forward(x)` returns the model's output in `Mode::kMean` (logits), taking the same input
 /// layout as the C++ model. `model` is a `torch::nn::Sequential` (nested ones too) of
 /// BayesLinear, BayesConv2d, Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout (identity),
-/// BatchNorm2d (running statistics), Identity, the common activations (ReLU, ReLU6, LeakyReLU,
-/// ELU, SELU, GELU, SiLU, Tanh, Sigmoid, Softplus, Softmax, LogSoftmax), and any
+/// BatchNorm1d/2d (running statistics), Identity, the common activations (ReLU, ReLU6,
+/// LeakyReLU, ELU, SELU, GELU, SiLU, Tanh, Sigmoid, Softplus, Softmax, LogSoftmax), and any
 /// `ScriptExportable` module; anything else throws an error naming the module's type and path.
 /// The tensors are stored on the CPU; metadata goes to `kExportMetadataFile`. The file is
 /// written to a temporary name and renamed, so a failure leaves no partial file.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+
 #include <ATen/ATen.h>
 
 namespace bayesnn {
@@ -9,14 +11,16 @@ namespace bayesnn {
 ///
 /// The noise follows the device and dtype of `mean`; on a CPU with AVX2 it comes from the
 /// library's vectorized generator, seeded from LibTorch's (so `torch::manual_seed` decides it),
-/// the same for any thread count. The draw's autograd node also computes the two sums of the
-/// KLs below: a KL of the same parameters in the same step (before the draw's backward, with
-/// the parameters unchanged) reuses them instead of a pass of its own, with the same value and
-/// gradients.
+/// the same for any thread count. (A layer's `VariationalTensor` draws through the same pass and
+/// also keeps the KL's sums of it.)
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma);
 
 /// Random signs, +1 or -1 with probability 1/2 each, with the shape, device and dtype of `like`.
 at::Tensor random_signs(const at::Tensor& like);
+
+/// [sum_i log_sigma_i, sum_i (sigma_i² + mean_i²)], sigma = exp(log_sigma): the two sums every
+/// closed-form Gaussian KL here needs ([2], differentiable, one pass on the CPU).
+at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma);
 
 /// KL(N(mean, sigma²) || N(0, sd²)) summed over elements, sigma = exp(log_sigma):
 /// sum_i [ log sd - log_sigma_i + (sigma_i² + mean_i²) / (2 sd²) - 1/2 ].
@@ -24,6 +28,11 @@ at::Tensor random_signs(const at::Tensor& like);
 /// `log_sd` is a scalar tensor (learned for empirical Bayes) or a constant.
 at::Tensor kl_normal_zero_mean(const at::Tensor& mean, const at::Tensor& log_sigma,
                                const at::Tensor& log_sd);
+
+/// The same KL from the sums s = `gaussian_sums(mean, log_sigma)` of n elements:
+/// n (log sd - 1/2) - s[0] + s[1] / (2 sd²).
+at::Tensor kl_normal_zero_mean_from_sums(const at::Tensor& sums, const at::Tensor& log_sd,
+                                         int64_t n);
 
 /// KL(q(w) q(log s) || p(w | s) p(s)) for the hierarchical prior s ~ HalfNormal(tau),
 /// w | s ~ N(0, s²), with q(w) = N(mean, sigma²) per element and q(log s) = N(m, v),
@@ -36,6 +45,10 @@ at::Tensor kl_normal_zero_mean(const at::Tensor& mean, const at::Tensor& log_sig
 at::Tensor kl_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
                            const at::Tensor& log_scale_mean, const at::Tensor& log_scale_log_sigma,
                            double tau);
+
+/// The same KL from the sums s = `gaussian_sums(mean, log_sigma)` of n elements.
+at::Tensor kl_hierarchical_from_sums(const at::Tensor& sums, const at::Tensor& log_scale_mean,
+                                     const at::Tensor& log_scale_log_sigma, int64_t n, double tau);
 
 /// -log HalfNormal(s; tau) = -1/2 log(2/pi) + log tau + s² / (2 tau²), with s = exp(log_s):
 /// the MAP penalty of an empirical-Bayes prior scale under a HalfNormal hyperprior.

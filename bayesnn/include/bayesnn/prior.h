@@ -1,16 +1,67 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include <ATen/ATen.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
 namespace bayesnn {
 
-/// The prior of one weight tensor: fixed, hierarchical or empirical-Bayes scale.
+class PriorModuleImpl;
+class VariationalTensor;  // bayesnn/variational_tensor.h
+
+/// A family of priors over one variational tensor: the open interface. A prior says which
+/// hyper-parameters it learns (with their initial values) and its KL(q || p) for the tensor's
+/// q(w) = N(mean, exp(log_sigma)²): in closed form from `q.sums()` where one exists, otherwise
+/// a Monte Carlo estimate from `q.current_draw()`. Hyper-parameters live in the tensor's
+/// `PriorModule` (registered as `<tensor>_prior`), so optimizers and checkpoints see them.
+///
+/// Example (a Laplace prior, KL by Monte Carlo: -H[q] - log p(w) at one draw of q):
+/// ```
+/// struct LaplacePrior : bayesnn::PriorFamily {
+///   double b = 0.1;
+///   std::string name() const override { return "laplace(0.1)"; }
+///   torch::Tensor kl(const bayesnn::VariationalTensor& q,
+///                    const bayesnn::PriorModuleImpl&) const override {
+///     const auto n = static_cast<double>(q.mean().numel());
+///     auto entropy = 0.5 * n * (1 + std::log(2 * M_PI)) + q.log_sigma().sum();
+///     auto log_p = -n * std::log(2 * b) - q.current_draw().abs().sum() / b;
+///     return -entropy - log_p;
+///   }
+///   double scale(const bayesnn::PriorModuleImpl&) const override { return std::sqrt(2.0) * b; }
+/// };
+/// auto prior = bayesnn::Prior(std::make_shared<LaplacePrior>());
+/// ```
+class PriorFamily {
+ public:
+  virtual ~PriorFamily() = default;
+
+  /// "fixed(0.1)", "hierarchical(tau=1)", ...: for metadata, logs and `pretty_print`.
+  virtual std::string name() const = 0;
+
+  /// The hyper-parameters this prior learns for a tensor of `shape`, by name, with their
+  /// initial values (none for a fixed prior). Registered on the tensor's `PriorModule`.
+  virtual std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const;
+
+  /// KL(q || p) of the tensor `q` under this prior, a differentiable scalar on q's device,
+  /// including the hyper-parameters' own KL or MAP term. `module` holds the hyper-parameters
+  /// (`module.hyper("log_scale")`).
+  virtual at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const = 0;
+
+  /// The prior's scale as one number, for reports: the prior sd, or its posterior mean.
+  virtual double scale(const PriorModuleImpl& module) const = 0;
+};
+
+/// The prior of a weight tensor, as a layer option: which family, with which settings.
+/// Copies share the (immutable) family.
 ///
 /// Example:
 /// ```
@@ -20,9 +71,6 @@ namespace bayesnn {
 /// ```
 class Prior {
  public:
-  /// What kind of prior scale the tensor has.
-  enum class Kind { kFixed, kHierarchical, kEmpiricalBayes };
-
   /// w ~ N(0, sd²); `sd` must be positive and finite.
   static Prior fixed(double sd);
   /// s ~ HalfNormal(tau), w | s ~ N(0, s²), with q(log s) = N(m, v) learned jointly;
@@ -34,31 +82,61 @@ class Prior {
   static Prior empirical_bayes(double init_sd = 0.1,
                                std::optional<double> hyper_tau = std::nullopt);
 
-  Kind kind() const { return kind_; }
-  /// The fixed sd, or the initial sd of a learned scale.
-  double sd() const { return sd_; }
-  /// The HalfNormal scale of the hyperprior (hierarchical; empirical Bayes with a hyperprior).
-  std::optional<double> tau() const { return tau_; }
-  /// The initial sd of q(log s) (hierarchical).
-  double init_log_scale_sd() const { return init_log_scale_sd_; }
-  /// Whether the prior scale is a learned parameter.
-  bool learned() const { return kind_ != Kind::kFixed; }
+  /// A prior of a user's family (see `PriorFamily`).
+  explicit Prior(std::shared_ptr<const PriorFamily> family);
+
+  /// The family with its settings.
+  const PriorFamily& family() const { return *family_; }
 
  private:
-  Prior(Kind kind, double sd, std::optional<double> tau, double init_log_scale_sd);
-  Kind kind_;
-  double sd_;
-  std::optional<double> tau_;
-  double init_log_scale_sd_;
+  std::shared_ptr<const PriorFamily> family_;
 };
 
-/// "fixed(0.1)", "hierarchical(tau=1)", "empirical_bayes(0.1)": for metadata and logs.
+/// "fixed(0.1)", "hierarchical(tau=1)", "empirical_bayes(0.1)": the family's name.
 std::string to_string(const Prior& prior);
 
-/// The prior of one tensor as a module, so a learned scale is a registered parameter that
-/// optimizers, checkpoints and `named_parameters()` see: hierarchical holds `log_scale_mean`
-/// and `log_scale_log_sigma` (q(log s) = N(log_scale_mean, exp(log_scale_log_sigma)²));
-/// empirical Bayes holds `log_scale`; fixed holds nothing.
+/// w ~ N(0, sd²): KL in closed form.
+struct FixedPrior : PriorFamily {
+  explicit FixedPrior(double sd_) : sd(sd_) {}
+  std::string name() const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  double sd;  ///< the prior sd
+};
+
+/// s ~ HalfNormal(tau), w | s ~ N(0, s²) with q(log s) = N(log_scale_mean,
+/// exp(log_scale_log_sigma)²) learned jointly (the article's hierarchical prior): KL in closed
+/// form (`kl_hierarchical`); its scale is E_q[s] = exp(m + v/2).
+struct HierarchicalPrior : PriorFamily {
+  HierarchicalPrior(double tau_, double init_sd_, double init_log_scale_sd_)
+      : tau(tau_), init_sd(init_sd_), init_log_scale_sd(init_log_scale_sd_) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  double tau;                ///< the HalfNormal scale of the hyperprior
+  double init_sd;            ///< exp of the initial log_scale_mean
+  double init_log_scale_sd;  ///< exp of the initial log_scale_log_sigma
+};
+
+/// w ~ N(0, s²) with `log_scale` = log s a point estimate (type-II maximum likelihood), with an
+/// optional HalfNormal(hyper_tau) hyperprior as a MAP term: KL in closed form.
+struct EmpiricalBayesPrior : PriorFamily {
+  EmpiricalBayesPrior(double init_sd_, std::optional<double> hyper_tau_)
+      : init_sd(init_sd_), hyper_tau(hyper_tau_) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  double init_sd;                   ///< the initial s
+  std::optional<double> hyper_tau;  ///< the hyperprior's scale, if any
+};
+
+/// The prior of one tensor as a module, so that learned hyper-parameters are registered
+/// parameters that optimizers, checkpoints and `named_parameters()` see: hierarchical holds
+/// `log_scale_mean` and `log_scale_log_sigma`, empirical Bayes `log_scale`, fixed nothing.
 ///
 /// Example:
 /// ```
@@ -67,34 +145,36 @@ std::string to_string(const Prior& prior);
 /// ```
 class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
  public:
-  explicit PriorModuleImpl(Prior prior);
+  /// The prior of a tensor of `shape` (which per-unit hyper-parameters need; none for others).
+  explicit PriorModuleImpl(Prior prior, std::vector<int64_t> shape = {});
 
+  /// Registers the family's hyper-parameters with their initial values.
   void reset() override;
-  /// Writes the initial values of the learned scale.
+  /// Writes the initial values of the hyper-parameters.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
-  /// KL(q || p) of a tensor with q = N(mean, exp(log_sigma)²) under this prior, closed form,
-  /// including the hyper-parameter's own KL (hierarchical) or MAP term (empirical Bayes).
-  torch::Tensor kl(const torch::Tensor& mean, const torch::Tensor& log_sigma) const;
+  /// KL(q || p) of the variational tensor `q` under this prior (`PriorFamily::kl`).
+  at::Tensor kl(const VariationalTensor& q) const;
+  /// KL(q || p) of a tensor with q = N(mean, exp(log_sigma)²), a draw taken afresh if the family
+  /// needs one.
+  at::Tensor kl(const at::Tensor& mean, const at::Tensor& log_sigma) const;
 
-  /// The prior scale as a number: the fixed sd, exp(log_scale), or for the hierarchical prior
-  /// the posterior mean E_q[s] = exp(m + v/2).
+  /// The prior scale as a number (`PriorFamily::scale`).
   double scale() const;
+  /// The hyper-parameter `name`; throws naming it if this prior has none of that name.
+  const at::Tensor& hyper(const std::string& name) const;
 
   const Prior& prior() const { return prior_; }
 
-  torch::Tensor log_scale_mean;       ///< hierarchical: m of q(log s)
-  torch::Tensor log_scale_log_sigma;  ///< hierarchical: log sqrt(v) of q(log s)
-  torch::Tensor log_scale;            ///< empirical Bayes: log s
-
  private:
   Prior prior_;
+  std::vector<int64_t> shape_;
 };
 TORCH_MODULE(PriorModule);
 
 /// Every prior scale in `model` by the name of its prior module ("0.weight_prior", ...):
-/// `PriorModuleImpl::scale()` of each; with `learned_only`, only the learned ones.
+/// `PriorModuleImpl::scale()` of each; with `learned_only`, only priors with hyper-parameters.
 std::map<std::string, double> prior_scales(const torch::nn::Module& model,
                                            bool learned_only = true);
 
