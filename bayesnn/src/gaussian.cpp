@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/autograd.h>
 
 namespace bayesnn {
@@ -46,7 +47,7 @@ variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_t
   const at::Tensor& sigma_or_variance = variance ? term : sigma;
   if (!fusable(mean, sigma_or_variance) ||
       (has_term && (!fusable(mean, grad_term) || !fusable(mean, term))) ||
-      torch::GradMode::is_enabled()) {
+      at::GradMode::is_enabled()) {
     at::Tensor grad_mean, grad_log_sigma;
     if (has_term) {
       if (kind == GaussianTerm::kDraw) grad_mean = grad_term;
@@ -264,7 +265,7 @@ class ZeroMeanKl : public torch::autograd::Function<ZeroMeanKl> {
     const auto saved = ctx->get_saved_variables();
     const auto &sums = saved[0], &log_sd = saved[1], &g = grads[0];
     const double n = ctx->saved_data["n"].toDouble();
-    if (!all_cpu({sums, log_sd, g}) || torch::GradMode::is_enabled()) {
+    if (!all_cpu({sums, log_sd, g}) || at::GradMode::is_enabled()) {
       const auto d = zero_mean_kl_grad(g, sums[1], log_sd, n);
       return {at::stack({d[0], d[1]}), d[2].to(log_sd.scalar_type()), at::Tensor()};
     }
@@ -293,7 +294,7 @@ class HierarchicalKl : public torch::autograd::Function<HierarchicalKl> {
     const auto saved = ctx->get_saved_variables();
     const auto &sums = saved[0], &m = saved[1], &lsl = saved[2], &g = grads[0];
     const double n = ctx->saved_data["n"].toDouble(), tau = ctx->saved_data["tau"].toDouble();
-    if (!all_cpu({sums, m, lsl, g}) || torch::GradMode::is_enabled()) {
+    if (!all_cpu({sums, m, lsl, g}) || at::GradMode::is_enabled()) {
       const auto d = hierarchical_kl_grad(g, sums[1], m, lsl, n, tau);
       return {at::stack({d[0], d[1]}), d[2], d[3], at::Tensor(), at::Tensor()};
     }

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include <fmt/format.h>
+#include <torch/nn/functional/loss.h>
+
 namespace bayesnn {
 
 torch::Tensor CategoricalLikelihood::nll(const torch::Tensor& logits, const torch::Tensor& labels) {
