@@ -28,7 +28,7 @@ using nlohmann::json;
 constexpr uint64_t kSeed = 0;
 
 void add_options(CLI::App& app, bench::Settings& settings) {
-  app.add_flag("--quick", settings.quick, "CPU batch-128 training and memory rows only");
+  app.add_flag("--quick", settings.quick, "CPU batch-128 training, hot-path and memory rows only");
   app.add_option("--out", settings.out, "JSON output file")->capture_default_str();
   app.add_option("--markdown", settings.markdown, "markdown table file (default: --out with .md)");
   app.add_option("--threads", settings.threads, "LibTorch intra-op threads (default: measured)");
