@@ -1,7 +1,9 @@
 #include "networks.h"
 
+#include <sstream>
 #include <vector>
 
+#include <c10/util/Exception.h>
 #include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
@@ -9,6 +11,7 @@
 
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
+#include "bayesnn/estimator.h"
 
 namespace bench {
 namespace {
@@ -53,6 +56,34 @@ std::string Variant::name() const {
   std::string name = to_string(arch) + "/";
   if (!bayesian()) return name + "det";
   return name + bayesnn::to_string(*estimator) + "/" + prior;
+}
+
+std::vector<Variant> variants_of(Arch arch) {
+  std::vector<Variant> variants{{arch, std::nullopt, "fixed"}};
+  for (auto estimator :
+       {bayesnn::Estimator::kReparameterization, bayesnn::Estimator::kLocalReparameterization,
+        bayesnn::Estimator::kFlipout}) {
+    for (const char* prior : {"fixed", "hierarchical"})
+      variants.push_back({arch, estimator, prior});
+  }
+  return variants;
+}
+
+Variant parse_variant(const std::string& name) {
+  std::vector<std::string> parts;
+  std::stringstream stream(name);
+  for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
+  const bool det = parts.size() == 2 && parts[1] == "det";
+  const bool bayesian = parts.size() == 3 && (parts[2] == "fixed" || parts[2] == "hierarchical");
+  TORCH_CHECK((det || bayesian) && (parts[0] == "mlp" || parts[0] == "cnn"),
+              "bench: bad variant name '", name, "'");
+  Variant variant;
+  variant.arch = parts[0] == "mlp" ? Arch::kMlp : Arch::kCnn;
+  if (bayesian) {
+    variant.estimator = bayesnn::parse_estimator(parts[1]);
+    variant.prior = parts[2];
+  }
+  return variant;
 }
 
 torch::nn::Sequential make_network(const Variant& variant) {

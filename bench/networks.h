@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/nn/modules/container/sequential.h>
 
@@ -30,6 +31,12 @@ struct Variant {
   /// "mlp/det", "mlp/local/fixed", "cnn/flipout/hierarchical", ...
   std::string name() const;
 };
+
+/// The deterministic network of `arch` first, then the Bayesian one for each estimator x prior.
+std::vector<Variant> variants_of(Arch arch);
+
+/// The variant that `Variant::name()` names; throws on a malformed name.
+Variant parse_variant(const std::string& name);
 
 /// Builds the network of `variant` (28x28 single-channel inputs, 10 classes, tanh).
 torch::nn::Sequential make_network(const Variant& variant);
