@@ -28,13 +28,22 @@ int write_and_sync(const std::string& path, const std::string& bytes) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n > 0) {
       done += static_cast<size_t>(n);
-    } else if (n < 0 && errno != EINTR) {
+    } else if (n == 0) {
+      error = EIO;  // no progress and no errno: never loop forever
+    } else if (errno != EINTR) {
       error = errno;
     }
   }
   if (error == 0 && ::fsync(fd) != 0) error = errno;
   if (::close(fd) != 0 && error == 0) error = errno;
   return error;
+}
+
+// The first line of an exception's message: c10::Error's what() appends a backtrace, and the
+// message of a WriteError is one line.
+std::string first_line(const char* message) {
+  const std::string text(message);
+  return text.substr(0, text.find('\n'));
 }
 
 }  // namespace
@@ -46,7 +55,7 @@ void write_file_atomically(const std::string& path,
   try {
     write(buffer);
   } catch (const std::exception& error) {
-    fail(description, path, error.what());
+    fail(description, path, first_line(error.what()));
   }
   if (!buffer.good()) fail(description, path, "the serialised content could not be produced");
   const std::string temporary = path + ".tmp";

@@ -8,7 +8,8 @@
 namespace bayesnn {
 
 /// A file that could not be written. `what()` is one line naming the file and the reason, e.g.
-/// "cannot write 'runs/mlp/checkpoint.pt': No space left on device".
+/// "cannot write the checkpoint 'runs/mlp/checkpoint.pt': No space left on device (writing
+/// 'runs/mlp/checkpoint.pt.tmp')".
 class WriteError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -17,9 +18,11 @@ class WriteError : public std::runtime_error {
 /// Writes the file at `path` whole or not at all: `write` fills a stream in memory, whose bytes
 /// go to `path + ".tmp"`, flushed to the disk (fsync), which is then renamed over `path`. On any
 /// failure (a full disk, no permission, a missing directory, `write` throwing) the temporary
-/// file is removed, a previous file at `path` stays as it was, and `WriteError` is thrown.
-/// `description` ("the checkpoint") goes into the message before the path. Every file bayesnn
-/// writes (checkpoints, exports, metrics, CSVs) goes through it.
+/// file is removed, a previous file at `path` stays as it was, and `WriteError` is thrown, its
+/// message one line: "cannot write [description ]'<path>': <reason>", the reason being the
+/// system's (with the temporary file's path and the step that failed) or the first line of what
+/// `write` threw. `description` ("the checkpoint") goes into the message before the path. Every
+/// file bayesnn writes (checkpoints, exports, metrics, CSVs) goes through it.
 ///
 /// Example:
 /// ```
