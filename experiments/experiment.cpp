@@ -5,34 +5,57 @@
 //   bayesnn-experiment --model cnn --epochs 10 --out runs/cnn
 //   bayesnn-experiment --model hier-mlp --preset article --epochs 20
 //
-// Reads top to bottom: options, device, data, network, training, evaluation, files.
+// Reads top to bottom: main (the process-wide choices), then run: output directory, data,
+// network, training, evaluation, report, exports.
 #include <dlfcn.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "bayesnn/bayesnn.h"
+#include "bayesnn/atomic_file.h"
+#include "bayesnn/dataset.h"
+#include "bayesnn/estimator.h"
+#include "bayesnn/export.h"
+#include "bayesnn/memory.h"
+#include "bayesnn/metrics.h"
+#include "bayesnn/mnist.h"
+#include "bayesnn/model.h"
+#include "bayesnn/predictive.h"
+#include "bayesnn/prior.h"
+#include "bayesnn/trainer.h"
 #include "networks.h"
 #include "options.h"
 #include "report.h"
 
 namespace fs = std::filesystem;
 namespace bnn = bayesnn;
+using bayesnn::experiment::Evaluation;
 using bayesnn::experiment::ExperimentOptions;
 using nlohmann::json;
 
 namespace {
 
-// One OpenBLAS thread under the LibTorch intra-op threads unless OPENBLAS_NUM_THREADS says
-// otherwise: with OpenMP's default spinning, both pools at 2 oversubscribe a two-core machine
-// (tools/run sets passive waiting and two of each, the fastest there; see the README's Speed).
+// OpenBLAS threads where neither --blas-threads nor OPENBLAS_NUM_THREADS says: one under the
+// LibTorch intra-op threads, since with OpenMP's default spinning both pools at 2 oversubscribe
+// a two-core machine (tools/run sets passive waiting and two of each, the fastest there; see
+// docs/speed.md).
 constexpr int kOpenBlasThreads = 1;
 // Images per forward while predicting: bounds memory, not the result.
 constexpr int64_t kPredictBatchMlp = 10000;
@@ -40,12 +63,169 @@ constexpr int64_t kPredictBatchCnn = 100;
 // Bins of the reliability diagram and of the ECE.
 constexpr int64_t kCalibrationBins = 15;
 
-void limit_openblas_threads() {
-  if (std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
+// --- The process-wide choices main makes -------------------------------------------------------
+
+// OpenBLAS runs a thread pool of its own, which torch::set_num_threads does not reach: `threads`
+// of them, or with 0 what OPENBLAS_NUM_THREADS set when OpenBLAS loaded, else kOpenBlasThreads.
+// Torch's BLAS is found at run time, so OpenBLAS too: nothing changes under another BLAS.
+void set_blas_threads(int threads) {
+  if (threads == 0 && std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
   using SetThreads = void (*)(int);
   if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set(kOpenBlasThreads);
+    set(threads == 0 ? kOpenBlasThreads : threads);
   }
+}
+
+// OpenBLAS's thread count, or null where torch's BLAS is not OpenBLAS.
+json blas_threads() {
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get ? json(get()) : json(nullptr);
+}
+
+// One line, whatever the message holds: a failure is one line on stderr.
+void print_error(const std::string& message) {
+  std::string line = message;
+  for (auto position = line.find('\n'); position != std::string::npos;
+       position = line.find('\n', position)) {
+    line.replace(position, 1, "; ");
+  }
+  std::fprintf(stderr, "bayesnn-experiment: %s\n", line.c_str());
+}
+
+// --- Output directory --------------------------------------------------------------------------
+
+// Where a run's files go.
+struct OutputFiles {
+  std::string dir, log, curve, checkpoint;
+  bool resuming = false;  // --resume and a checkpoint to resume from
+};
+
+// Creates --out (default runs/<model>) and checks that it takes files; a fresh run removes the
+// logs of an earlier one.
+OutputFiles prepare_output(const ExperimentOptions& options) {
+  OutputFiles files;
+  files.dir = options.out.empty() ? "runs/" + options.model : options.out;
+  files.log = files.dir + "/log.jsonl";
+  files.curve = files.dir + "/curve.jsonl";
+  files.checkpoint = files.dir + "/checkpoint.pt";
+  std::error_code error;
+  fs::create_directories(files.dir, error);
+  TORCH_CHECK(!error && fs::is_directory(files.dir), "--out: cannot create the directory '",
+              files.dir, "': ", error ? error.message() : "not a directory");
+  files.resuming = options.resume && fs::exists(files.checkpoint);
+  if (options.resume && !files.resuming) {
+    fmt::print("--resume: no checkpoint at {}, starting afresh\n", files.checkpoint);
+  }
+  if (!files.resuming) {
+    fs::remove(files.log, error);
+    fs::remove(files.curve, error);
+  }
+  TORCH_CHECK(std::ofstream(files.dir + "/.writable").good(), "--out: the directory '", files.dir,
+              "' is not writable");
+  fs::remove(files.dir + "/.writable", error);
+  return files;
+}
+
+// --- Data --------------------------------------------------------------------------------------
+
+// The images a run trains on, tests on, and detects as out-of-distribution.
+struct Data {
+  bnn::Dataset train, test, ood;
+  std::string dir, ood_dir;
+};
+
+// MNIST's training and test splits from --data and Fashion-MNIST's test split from --ood-data,
+// cut to --train-limit and --test-limit; the training images on `device`.
+Data load_data(const ExperimentOptions& options, torch::Device device) {
+  Data data;
+  data.dir = options.data.empty() ? bnn::data_dir("mnist") : options.data;
+  data.ood_dir = options.ood_data.empty() ? bnn::data_dir("fashion-mnist") : options.ood_data;
+  data.train = bnn::load_mnist(data.dir, bnn::Split::kTrain);
+  data.test = bnn::load_mnist(data.dir, bnn::Split::kTest);
+  data.ood = bnn::load_mnist(data.ood_dir, bnn::Split::kTest);
+  TORCH_CHECK(options.train_limit <= data.train.size(), "--train-limit ", options.train_limit,
+              " exceeds the ", data.train.size(), " training images in ", data.dir);
+  if (options.train_limit > 0) data.train = data.train.head(options.train_limit);
+  if (options.test_limit > 0) {
+    data.test = data.test.head(std::min(options.test_limit, data.test.size()));
+    data.ood = data.ood.head(std::min(options.test_limit, data.ood.size()));
+  }
+  TORCH_CHECK(options.batch_size <= data.train.size(), "--batch-size ", options.batch_size,
+              " exceeds the ", data.train.size(), " training images");
+  data.train = data.train.to(device);
+  fmt::print("data: {} training images from {}, {} test images, {} OOD images from {}\n",
+             data.train.size(), data.dir, data.test.size(), data.ood.size(), data.ood_dir);
+  return data;
+}
+
+// --- Network -----------------------------------------------------------------------------------
+
+// The network --model names, its priors, estimator and initial values from the options.
+torch::nn::Sequential make_network(const ExperimentOptions& options) {
+  bnn::experiment::NetworkSpec spec;
+  spec.model = options.model;
+  spec.activation = options.activation;
+  spec.estimator = bnn::parse_estimator(options.estimator);
+  spec.prior_sd = options.prior_sd;
+  spec.tau = options.tau;
+  spec.init_log_sigma = options.init_log_sigma;
+  auto net = bnn::experiment::build_network(spec);
+  if (options.init_mean_sd > 0) bnn::experiment::init_means_normal(net, options.init_mean_sd);
+  std::cout << net << '\n';
+  return net;
+}
+
+// --- Training ----------------------------------------------------------------------------------
+
+bnn::TrainerOptions trainer_options(const ExperimentOptions& options, const OutputFiles& files,
+                                    int64_t train_images, torch::Device device) {
+  const int64_t batches_per_epoch = (train_images + options.batch_size - 1) / options.batch_size;
+  return bnn::TrainerOptions()
+      .epochs(options.epochs)
+      .batch_size(options.batch_size)
+      .lr(options.lr)
+      .lr_final_fraction(options.lr_final)
+      .train_samples(options.train_samples)
+      .kl_weight(options.kl_weight)
+      .kl_warmup_steps(static_cast<int64_t>(std::llround(options.kl_warmup * batches_per_epoch)))
+      .seed(options.seed)
+      .device(device)
+      .log_path(files.log)
+      .checkpoint_path(files.checkpoint);
+}
+
+bnn::PredictOptions predict_options(const ExperimentOptions& options, torch::Device device) {
+  const bool is_cnn = options.model == "cnn" || options.model == "hier-cnn";
+  const int64_t batch = options.predict_batch > 0 ? options.predict_batch
+                        : is_cnn                  ? kPredictBatchCnn
+                                                  : kPredictBatchMlp;
+  return bnn::PredictOptions().batch_size(batch).device(device);
+}
+
+void print_epoch(const bnn::EpochStats& stats, int64_t epochs) {
+  fmt::print(
+      "epoch {:>3}/{}  elbo {:9.4f}  nll {:.4f}  kl {:10.1f}  kl_weight {:.2f}  "
+      "train acc {:.4f}  lr {:.2e}  {:.1f} s  {:.0f} img/s\n",
+      stats.epoch, epochs, stats.elbo, stats.nll, stats.kl, stats.kl_weight, stats.accuracy,
+      stats.lr, stats.seconds, stats.images_per_second);
+}
+
+// Appends one JSON line to the learning curve: appended as training goes, not rewritten.
+void append_json_line(const std::string& path, const json& line) {
+  std::ofstream file(path, std::ios::app);
+  file << line.dump() << '\n' << std::flush;
+  if (!file) throw bnn::WriteError("cannot append to '" + path + "': " + std::strerror(errno));
+}
+
+// The posterior-mean network's test accuracy after `epoch`, printed and added to the curve.
+void record_test_accuracy(const bnn::Model& model, const bnn::Dataset& test,
+                          const bnn::PredictOptions& predict, const std::string& curve,
+                          int64_t epoch) {
+  const auto probs = bnn::predict(model, test.inputs, 0, predict).probs;
+  const double accuracy = bnn::metrics::accuracy(probs, test.targets);
+  fmt::print("            posterior-mean test accuracy {:.4f}\n", accuracy);
+  append_json_line(curve, {{"epoch", epoch}, {"accuracy_posterior_mean", accuracy}});
 }
 
 std::vector<json> read_json_lines(const std::string& path) {
@@ -57,279 +237,219 @@ std::vector<json> read_json_lines(const std::string& path) {
   return lines;
 }
 
-void append_json_line(const std::string& path, const json& line) {
-  std::ofstream file(path, std::ios::app);
-  TORCH_CHECK(file.good(), "cannot append to '", path, "'");
-  file << line.dump() << '\n';
+// What training did, over every run that led to this one's network.
+struct TrainingSummary {
+  int64_t epochs = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+// Sums the log's epochs; an epoch logged twice (its checkpoint failed, and a resumed run trained
+// it again) counts once, as its last line.
+TrainingSummary summarise_log(const std::string& log, int64_t epochs) {
+  std::map<int64_t, json> by_epoch;
+  for (auto& line : read_json_lines(log)) by_epoch[line.at("epoch").get<int64_t>()] = line;
+  TrainingSummary summary;
+  summary.epochs = epochs;
+  double images = 0;
+  for (const auto& [epoch, line] : by_epoch) {
+    summary.seconds += line.at("seconds").get<double>();
+    images += line.at("seconds").get<double>() * line.at("images_per_second").get<double>();
+  }
+  summary.images_per_second = summary.seconds > 0 ? images / summary.seconds : 0.0;
+  return summary;
 }
 
-double mean_of(const torch::Tensor& values) {
-  if (values.numel() == 0) return std::nan("");
-  return values.to(torch::kFloat64).mean().item<double>();
-}
-
-double median_of(const torch::Tensor& values) {
-  if (values.numel() == 0) return std::nan("");
-  return values.to(torch::kFloat64).median().item<double>();
-}
-
-// AUROC of every score as a detector of `positives`; empty when there is no positive or none
-// negative (e.g. no misclassified example), since the AUROC is then undefined.
-json aurocs(const std::map<std::string, torch::Tensor>& scores, const torch::Tensor& positives) {
-  json result = json::object();
-  const int64_t count = positives.sum().item<int64_t>();
-  if (count == 0 || count == positives.numel()) return result;
-  for (const auto& [name, score] : scores) result[name] = bnn::metrics::auroc(score, positives);
-  return result;
-}
-
-int run(const ExperimentOptions& options) {
-  // --- Device and threads -------------------------------------------------------------------
-  limit_openblas_threads();
-  torch::set_num_threads(options.threads);
-  TORCH_CHECK(options.device != "cuda" || torch::cuda::is_available(),
-              "--device cuda: no CUDA device is available to this LibTorch");
-  const torch::Device device = options.device == "cuda" ? torch::kCUDA : torch::kCPU;
-  const bool is_cnn = options.model == "cnn" || options.model == "hier-cnn";
-
-  // --- Output directory ----------------------------------------------------------------------
-  const std::string out = options.out.empty() ? "runs/" + options.model : options.out;
-  std::error_code error;
-  fs::create_directories(out, error);
-  TORCH_CHECK(!error && fs::is_directory(out), "--out: cannot create the directory '", out,
-              "': ", error ? error.message() : "not a directory");
-  const std::string log_path = out + "/log.jsonl";
-  const std::string curve_path = out + "/curve.jsonl";
-  const std::string checkpoint_path = out + "/checkpoint.pt";
-  const bool resuming = options.resume && fs::exists(checkpoint_path);
-  if (options.resume && !resuming) {
-    fmt::print("--resume: no checkpoint at {}, starting afresh\n", checkpoint_path);
+// Minibatch ADVI to --epochs, from the checkpoint with --resume; a line per epoch, and with
+// --eval-every the posterior-mean test accuracy on the learning curve.
+TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const OutputFiles& files,
+                      const ExperimentOptions& options, torch::Device device) {
+  const bnn::Model model = net;
+  bnn::Trainer trainer(model, trainer_options(options, files, data.train.size(), device));
+  if (files.resuming) {
+    trainer.load_checkpoint(files.checkpoint);
+    fmt::print("resumed from {} at epoch {}\n", files.checkpoint, trainer.epoch());
   }
-  if (!resuming) {
-    fs::remove(log_path, error);
-    fs::remove(curve_path, error);
-  }
-  {
-    std::ofstream probe(out + "/.writable", std::ios::trunc);
-    TORCH_CHECK(probe.good(), "--out: the directory '", out, "' is not writable");
-  }
-  fs::remove(out + "/.writable", error);
-
-  // --- Data ----------------------------------------------------------------------------------
-  const std::string data_dir = options.data.empty() ? bnn::data_dir("mnist") : options.data;
-  const std::string ood_dir =
-      options.ood_data.empty() ? bnn::data_dir("fashion-mnist") : options.ood_data;
-  auto train = bnn::load_mnist(data_dir, bnn::Split::kTrain);
-  auto test = bnn::load_mnist(data_dir, bnn::Split::kTest);
-  auto ood = bnn::load_mnist(ood_dir, bnn::Split::kTest);
-  TORCH_CHECK(options.train_limit <= train.size(), "--train-limit ", options.train_limit,
-              " exceeds the ", train.size(), " training images in ", data_dir);
-  if (options.train_limit > 0) train = train.head(options.train_limit);
-  if (options.test_limit > 0) {
-    test = test.head(std::min(options.test_limit, test.size()));
-    ood = ood.head(std::min(options.test_limit, ood.size()));
-  }
-  TORCH_CHECK(options.batch_size <= train.size(), "--batch-size ", options.batch_size,
-              " exceeds the ", train.size(), " training images");
-  train = train.to(device);
-  fmt::print("data: {} training images from {}, {} test images, {} OOD images from {}\n",
-             train.size(), data_dir, test.size(), ood.size(), ood_dir);
-
-  // --- Network -------------------------------------------------------------------------------
-  torch::manual_seed(options.seed);
-  bnn::experiment::NetworkSpec spec;
-  spec.model = options.model;
-  spec.activation = options.activation;
-  spec.estimator = bnn::parse_estimator(options.estimator);
-  spec.prior_sd = options.prior_sd;
-  spec.tau = options.tau;
-  spec.init_log_sigma = options.init_log_sigma;
-  auto net = bnn::experiment::build_network(spec);
-  if (options.init_mean_sd > 0) bnn::experiment::init_means_normal(net, options.init_mean_sd);
-  bnn::Model model = net;
-  std::cout << net << '\n';
-
-  // --- Training ------------------------------------------------------------------------------
-  const int64_t batches_per_epoch = (train.size() + options.batch_size - 1) / options.batch_size;
-  bnn::Trainer trainer(model, bnn::TrainerOptions()
-                                  .epochs(options.epochs)
-                                  .batch_size(options.batch_size)
-                                  .lr(options.lr)
-                                  .lr_final_fraction(options.lr_final_fraction)
-                                  .train_samples(options.train_samples)
-                                  .kl_weight(options.kl_weight)
-                                  .kl_warmup_steps(static_cast<int64_t>(
-                                      std::llround(options.kl_warmup_epochs * batches_per_epoch)))
-                                  .seed(options.seed)
-                                  .device(device)
-                                  .log_path(log_path)
-                                  .checkpoint_path(checkpoint_path));
-  if (resuming) {
-    trainer.load_checkpoint(checkpoint_path);
-    fmt::print("resumed from {} at epoch {}\n", checkpoint_path, trainer.epoch());
-  }
-  const bnn::PredictOptions predict_options =
-      bnn::PredictOptions()
-          .batch_size(options.predict_batch > 0 ? options.predict_batch
-                      : is_cnn                  ? kPredictBatchCnn
-                                                : kPredictBatchMlp)
-          .device(device);
+  const auto predict = predict_options(options, device);
   trainer.on_epoch = [&](const bnn::EpochStats& stats) {
-    fmt::print(
-        "epoch {:>3}/{}  elbo {:9.4f}  nll {:.4f}  kl {:10.1f}  kl_weight {:.2f}  "
-        "train acc {:.4f}  lr {:.2e}  {:.1f} s  {:.0f} img/s\n",
-        stats.epoch, options.epochs, stats.elbo, stats.nll, stats.kl, stats.kl_weight,
-        stats.accuracy, stats.lr, stats.seconds, stats.images_per_second);
+    print_epoch(stats, options.epochs);
     if (options.eval_every > 0 && stats.epoch % options.eval_every == 0) {
-      auto probs = bnn::predict(model, test.inputs, 0, predict_options).probs;
-      const double accuracy = bnn::metrics::accuracy(probs, test.targets);
-      fmt::print("            posterior-mean test accuracy {:.4f}\n", accuracy);
-      append_json_line(curve_path, {{"epoch", stats.epoch}, {"accuracy_posterior_mean", accuracy}});
+      record_test_accuracy(model, data.test, predict, files.curve, stats.epoch);
     }
     std::fflush(stdout);
   };
-  trainer.fit(train);
+  trainer.fit(data.train);
+  return summarise_log(files.log, trainer.epoch());
+}
 
-  double train_seconds = 0, train_images = 0;
-  for (const auto& line : read_json_lines(log_path)) {
-    train_seconds += line.at("seconds").get<double>();
-    train_images += line.at("seconds").get<double>() * line.at("images_per_second").get<double>();
-  }
+// --- Evaluation --------------------------------------------------------------------------------
 
-  // --- Posterior predictive ------------------------------------------------------------------
+// The posterior predictive of S = --test-samples draws on the test and the OOD images, and the
+// posterior-mean network's test probabilities.
+struct Results {
+  Evaluation test, ood;
+  torch::Tensor mean_probs;
+};
+
+Results evaluate(const torch::nn::Sequential& net, const Data& data,
+                 const ExperimentOptions& options, torch::Device device) {
+  const bnn::Model model = net;
+  const auto predict = predict_options(options, device);
   const bool modal = options.prediction == "mode";
-  auto mean_probs = bnn::predict(model, test.inputs, 0, predict_options).probs;
-  auto evaluation =
-      bnn::experiment::evaluate(model, test.inputs, options.test_samples, modal, predict_options);
-  auto ood_evaluation =
-      bnn::experiment::evaluate(model, ood.inputs, options.test_samples, modal, predict_options);
+  const int64_t samples = options.test_samples;
+  Results results;
+  results.mean_probs = bnn::predict(model, data.test.inputs, 0, predict).probs;
+  results.test = bnn::experiment::evaluate(model, data.test.inputs, samples, modal, predict);
+  results.ood = bnn::experiment::evaluate(model, data.ood.inputs, samples, modal, predict);
+  return results;
+}
 
-  const auto wrong = evaluation.predicted.ne(test.targets);
-  const auto correct = wrong.logical_not();
-  // Every sampled label the same: the chi-square statistic at its maximum S (C - 1).
-  const auto unanimous = evaluation.variation_ratio.eq(0);
-  const auto scores = bnn::experiment::uncertainty_scores(evaluation);
-  const auto ood_scores = bnn::experiment::uncertainty_scores(ood_evaluation);
+// --- Report: metrics.json ----------------------------------------------------------------------
+
+// Accuracy and calibration of the posterior predictive and of the posterior-mean network.
+json accuracy_metrics(const Results& results, const torch::Tensor& labels) {
+  namespace metrics = bnn::metrics;
+  const auto& probs = results.test.probs;
+  const auto& mean_probs = results.mean_probs;
+  auto fraction = [](const torch::Tensor& hits) { return hits.to(torch::kFloat64).mean(); };
+  return {
+      {"accuracy", fraction(results.test.predicted.eq(labels)).item<double>()},
+      {"accuracy_posterior_mean", metrics::accuracy(mean_probs, labels)},
+      {"accuracy_mean_probabilities", metrics::accuracy(probs, labels)},
+      {"accuracy_modal", fraction(results.test.modal_class.eq(labels)).item<double>()},
+      {"nll", metrics::nll(probs, labels)},
+      {"brier", metrics::brier(probs, labels)},
+      {"ece", metrics::expected_calibration_error(probs, labels, kCalibrationBins)},
+      {"nll_posterior_mean", metrics::nll(mean_probs, labels)},
+      {"ece_posterior_mean",
+       metrics::expected_calibration_error(mean_probs, labels, kCalibrationBins)},
+      {"reliability", bnn::experiment::reliability(probs, labels, kCalibrationBins)},
+  };
+}
+
+// How well each uncertainty score detects the misclassified test images and the OOD images.
+json uncertainty_metrics(const Results& results, const Data& data) {
+  const auto scores = bnn::experiment::uncertainty_scores(results.test);
+  const auto ood_scores = bnn::experiment::uncertainty_scores(results.ood);
   std::map<std::string, torch::Tensor> joint_scores;
   for (const auto& [name, score] : scores) {
     joint_scores[name] = torch::cat({score, ood_scores.at(name)});
   }
-  const auto is_ood = torch::cat(
-      {torch::zeros({test.size()}, torch::kBool), torch::ones({ood.size()}, torch::kBool)});
-
-  // --- metrics.json --------------------------------------------------------------------------
-  json reliability = json::array();
-  for (const auto& bin :
-       bnn::metrics::reliability_diagram(evaluation.probs, test.targets, kCalibrationBins)) {
-    reliability.push_back({{"lower", bin.lower},
-                           {"upper", bin.upper},
-                           {"count", bin.count},
-                           {"mean_confidence", bin.mean_confidence},
-                           {"accuracy", bin.accuracy}});
-  }
-  json scale_posteriors = json::object();
-  for (const auto& [name, moments] : bnn::experiment::log_scale_posteriors(net)) {
-    scale_posteriors[name] = {{"log_scale_mean", moments.first}, {"log_scale_sd", moments.second}};
-  }
-  const double accuracy = correct.to(torch::kFloat64).mean().item<double>();
-  json metrics = {
-      {"model", options.model},
-      {"accuracy", accuracy},
-      {"accuracy_posterior_mean", bnn::metrics::accuracy(mean_probs, test.targets)},
-      {"accuracy_mean_probabilities", bnn::metrics::accuracy(evaluation.probs, test.targets)},
-      {"accuracy_modal",
-       evaluation.modal_class.eq(test.targets).to(torch::kFloat64).mean().item<double>()},
-      {"prediction", options.prediction},
-      {"nll", bnn::metrics::nll(evaluation.probs, test.targets)},
-      {"brier", bnn::metrics::brier(evaluation.probs, test.targets)},
-      {"ece",
-       bnn::metrics::expected_calibration_error(evaluation.probs, test.targets, kCalibrationBins)},
-      {"nll_posterior_mean", bnn::metrics::nll(mean_probs, test.targets)},
-      {"ece_posterior_mean",
-       bnn::metrics::expected_calibration_error(mean_probs, test.targets, kCalibrationBins)},
-      {"reliability", reliability},
-      {"misclassification_auroc", aurocs(scores, wrong)},
-      {"ood_auroc", aurocs(joint_scores, is_ood)},
-      {"uncertainty",
-       {{"wrong", wrong.sum().item<int64_t>()},
-        {"median_chi_square_correct", median_of(evaluation.chi_square.index({correct}))},
-        {"median_chi_square_wrong", median_of(evaluation.chi_square.index({wrong}))},
-        {"mean_chi_square_correct", mean_of(evaluation.chi_square.index({correct}))},
-        {"mean_chi_square_wrong", mean_of(evaluation.chi_square.index({wrong}))},
-        {"unanimous_correct", mean_of(unanimous.index({correct}))},
-        {"unanimous_wrong", mean_of(unanimous.index({wrong}))},
-        {"median_entropy_correct", median_of(evaluation.entropy.index({correct}))},
-        {"median_entropy_wrong", median_of(evaluation.entropy.index({wrong}))},
-        {"median_chi_square_ood", median_of(ood_evaluation.chi_square)},
-        {"median_entropy_ood", median_of(ood_evaluation.entropy)},
-        {"chi_square_max", static_cast<double>(options.test_samples * 9)}}},
+  const auto is_ood = torch::cat({torch::zeros({data.test.size()}, torch::kBool),
+                                  torch::ones({data.ood.size()}, torch::kBool)});
+  const auto& labels = data.test.targets;
+  return {
+      {"misclassification_auroc",
+       bnn::experiment::aurocs(scores, results.test.predicted.ne(labels))},
+      {"ood_auroc", bnn::experiment::aurocs(joint_scores, is_ood)},
+      {"uncertainty", bnn::experiment::uncertainty_summary(results.test, labels, results.ood)},
       {"score_orientation",
        "AUROCs score higher = more uncertain: chi_square as -X^2, max_probability as 1 - p"},
-      {"prior_scales", bnn::prior_scales(*net)},
-      {"prior_scale_posteriors", scale_posteriors},
-      {"train_seconds", train_seconds},
-      {"images_per_second", train_seconds > 0 ? train_images / train_seconds : 0.0},
-      {"predict_seconds", evaluation.seconds},
-      {"ood_predict_seconds", ood_evaluation.seconds},
-      {"epochs", trainer.epoch()},
+  };
+}
+
+// The learned prior scales: their point values, and q(log s) of each hierarchical one.
+json prior_metrics(const torch::nn::Sequential& net) {
+  json posteriors = json::object();
+  for (const auto& [name, moments] : bnn::experiment::log_scale_posteriors(net)) {
+    posteriors[name] = {{"log_scale_mean", moments.first}, {"log_scale_sd", moments.second}};
+  }
+  return {{"prior_scales", bnn::prior_scales(*net)}, {"prior_scale_posteriors", posteriors}};
+}
+
+// What was run, on what, how long it took: enough to reproduce and compare runs.
+json run_record(const ExperimentOptions& options, const Data& data, const TrainingSummary& training,
+                const Results& results, const OutputFiles& files, torch::Device device) {
+  return {
+      {"model", options.model},
+      {"prediction", options.prediction},
+      {"train_seconds", training.seconds},
+      {"images_per_second", training.images_per_second},
+      {"predict_seconds", results.test.seconds},
+      {"ood_predict_seconds", results.ood.seconds},
+      {"epochs", training.epochs},
       {"test_samples", options.test_samples},
-      {"train_images", train.size()},
-      {"test_images", test.size()},
-      {"ood_images", ood.size()},
-      {"data", data_dir},
-      {"ood_data", ood_dir},
+      {"train_images", data.train.size()},
+      {"test_images", data.test.size()},
+      {"ood_images", data.ood.size()},
+      {"data", data.dir},
+      {"ood_data", data.ood_dir},
       {"tempered", options.kl_weight != 1.0},
       {"command", options.command},
       {"seed", options.seed},
       {"device", device.str()},
       {"threads", options.threads},
+      {"blas_threads", blas_threads()},
       {"torch_version", TORCH_VERSION},
-      {"options",
-       {{"model", options.model},
-        {"estimator", options.estimator},
-        {"activation", options.activation},
-        {"epochs", options.epochs},
-        {"batch_size", options.batch_size},
-        {"lr", options.lr},
-        {"lr_final", options.lr_final_fraction},
-        {"train_samples", options.train_samples},
-        {"test_samples", options.test_samples},
-        {"prior_sd", options.prior_sd},
-        {"tau", options.tau},
-        {"init_log_sigma", options.init_log_sigma},
-        {"init_mean_sd", options.init_mean_sd},
-        {"kl_weight", options.kl_weight},
-        {"kl_warmup", options.kl_warmup_epochs},
-        {"prediction", options.prediction},
-        {"predict_batch", options.predict_batch},
-        {"train_limit", options.train_limit},
-        {"test_limit", options.test_limit},
-        {"preset", options.preset}}},
-      {"curve", read_json_lines(curve_path)},
+      {"options", options},
+      {"curve", read_json_lines(files.curve)},
   };
-  bnn::experiment::write_text_atomically(out + "/metrics.json", metrics.dump(2) + "\n");
-  bnn::experiment::write_predictions_csv(out + "/predictions.csv", evaluation, test.targets);
-  bnn::experiment::write_predictions_csv(out + "/ood_predictions.csv", ood_evaluation, ood.targets);
+}
 
-  // --- TorchScript exports -------------------------------------------------------------------
+// Writes metrics.json and the two per-example tables, each whole or not at all.
+json write_report(const torch::nn::Sequential& net, const Data& data,
+                  const TrainingSummary& training, const Results& results, const OutputFiles& files,
+                  const ExperimentOptions& options, torch::Device device) {
+  json metrics = accuracy_metrics(results, data.test.targets);
+  metrics.update(uncertainty_metrics(results, data));
+  metrics.update(prior_metrics(net));
+  metrics.update(run_record(options, data, training, results, files, device));
+  bnn::write_text_atomically(files.dir + "/metrics.json", metrics.dump(2) + "\n", "the metrics");
+  bnn::experiment::write_predictions_csv(files.dir + "/predictions.csv", results.test,
+                                         data.test.targets);
+  bnn::experiment::write_predictions_csv(files.dir + "/ood_predictions.csv", results.ood,
+                                         data.ood.targets);
+  return metrics;
+}
+
+// --- Exports -----------------------------------------------------------------------------------
+
+// The posterior-mean network and the sampling predictive as TorchScript files (on the CPU).
+void export_networks(torch::nn::Sequential net, const json& metrics, const OutputFiles& files,
+                     const ExperimentOptions& options) {
   bnn::ExportMetadata metadata;
   metadata.training_command = options.command;
   metadata.extra["model"] = options.model;
-  metadata.extra["data"] = data_dir;
-  metadata.extra["accuracy"] = fmt::format("{:.4f}", accuracy);
+  metadata.extra["data"] = metrics.at("data").get<std::string>();
+  metadata.extra["accuracy"] = fmt::format("{:.4f}", metrics.at("accuracy").get<double>());
   net->to(torch::kCPU);
-  bnn::export_posterior_mean(net, out + "/posterior_mean.pt", metadata);
-  bnn::export_predictive(net, out + "/predictive.pt", options.test_samples, metadata);
+  bnn::export_posterior_mean(net, files.dir + "/posterior_mean.pt", metadata);
+  bnn::export_predictive(net, files.dir + "/predictive.pt", options.test_samples, metadata);
+}
 
+void print_summary(const json& metrics, const ExperimentOptions& options, const std::string& out) {
   fmt::print(
       "{}: accuracy {:.2f} % (posterior predictive, S = {}), {:.2f} % (posterior mean), "
       "NLL {:.4f}, ECE {:.2f} %, misclassification AUROC (entropy) {}, OOD AUROC (entropy) {}; "
       "train {:.0f} s; wrote {}\n",
-      options.model, 100 * accuracy, options.test_samples,
-      100 * metrics["accuracy_posterior_mean"].get<double>(), metrics["nll"].get<double>(),
-      100 * metrics["ece"].get<double>(),
-      metrics["misclassification_auroc"].value("predictive_entropy", std::nan("")),
-      metrics["ood_auroc"].value("predictive_entropy", std::nan("")), train_seconds, out);
+      options.model, 100 * metrics.at("accuracy").get<double>(), options.test_samples,
+      100 * metrics.at("accuracy_posterior_mean").get<double>(), metrics.at("nll").get<double>(),
+      100 * metrics.at("ece").get<double>(),
+      metrics.at("misclassification_auroc").value("predictive_entropy", std::nan("")),
+      metrics.at("ood_auroc").value("predictive_entropy", std::nan("")),
+      metrics.at("train_seconds").get<double>(), out);
+}
+
+// --- The run, top to bottom --------------------------------------------------------------------
+
+int run(const ExperimentOptions& options) {
+  TORCH_CHECK(options.device != "cuda" || torch::cuda::is_available(),
+              "--device cuda: no CUDA device is available to this LibTorch");
+  const torch::Device device = options.device == "cuda" ? torch::kCUDA : torch::kCPU;
+  const OutputFiles files = prepare_output(options);
+  const Data data = load_data(options, device);
+
+  torch::manual_seed(options.seed);
+  auto net = make_network(options);
+  // Seeded again, so that the training noise and the posterior samples do not depend on how many
+  // numbers the initialisation drew (--init-mean-sd); a resumed run restores the checkpoint's.
+  torch::manual_seed(options.seed);
+  const TrainingSummary training = train(net, data, files, options, device);
+
+  const Results results = evaluate(net, data, options, device);
+  const json metrics = write_report(net, data, training, results, files, options, device);
+  export_networks(net, metrics, files, options);
+  print_summary(metrics, options, files.dir);
   return 0;
 }
 
@@ -337,16 +457,22 @@ int run(const ExperimentOptions& options) {
 
 int main(int argc, char** argv) {
   int exit_code = 0;
-  auto options = bayesnn::experiment::parse_command_line(argc, argv, exit_code);
+  const auto options = bnn::experiment::parse_command_line(argc, argv, exit_code);
   if (!options) return exit_code;
   try {
+    // The program's process-wide choices, made here and in run() (which seeds torch's generators
+    // with --seed), never in the library: freed tensors' memory stays in the process for the
+    // next step (memory.h), and the two thread pools are sized.
+    bnn::reuse_freed_memory();
+    set_blas_threads(options->blas_threads);
+    torch::set_num_threads(options->threads);
     return run(*options);
-  } catch (const bnn::NonFiniteLossError& error) {
-    std::fprintf(stderr, "bayesnn-experiment: %s\n", error.what());
   } catch (const c10::Error& error) {
-    std::fprintf(stderr, "bayesnn-experiment: %s\n", error.what_without_backtrace());
-  } catch (const std::exception& error) {
-    std::fprintf(stderr, "bayesnn-experiment: %s\n", error.what());
+    print_error(error.what_without_backtrace());
+  } catch (const std::exception& error) {  // WriteError, NonFiniteLossError, DataError, ...
+    print_error(error.what());
+  } catch (...) {
+    print_error("stopped by an exception that is not a std::exception");
   }
   return 1;
 }

@@ -56,7 +56,7 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--epochs", o.epochs, "Training epochs")->check(CLI::PositiveNumber);
   app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(CLI::PositiveNumber);
   app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(CLI::PositiveNumber);
-  app.add_option("--lr-final", o.lr_final_fraction,
+  app.add_option("--lr-final", o.lr_final,
                  "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
       ->check(CLI::Range(1e-9, 1.0));
   app.add_option("--train-samples", o.train_samples,
@@ -78,7 +78,7 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Weight of the KL term (1: the ELBO; anything else is a tempered posterior and "
                  "is labelled so in metrics.json)")
       ->check(CLI::NonNegativeNumber & kFinite);
-  app.add_option("--kl-warmup", o.kl_warmup_epochs,
+  app.add_option("--kl-warmup", o.kl_warmup,
                  "Epochs over which the KL weight ramps linearly from 0 (0: off)")
       ->check(CLI::NonNegativeNumber & kFinite);
   app.add_option("--prediction", o.prediction,
@@ -101,6 +101,10 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--device", o.device, "Where to train and predict")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(CLI::PositiveNumber);
+  app.add_option("--blas-threads", o.blas_threads,
+                 "OpenBLAS threads, a pool of its own beside LibTorch's (0: $OPENBLAS_NUM_THREADS "
+                 "where set, else 1)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--data", o.data,
                  "Directory of the IDX files to train and test on (default: $BAYESNN_DATA/mnist, "
                  "else data/mnist)");
@@ -133,8 +137,8 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
     if (unset("--prediction")) o.prediction = "mode";
     if (unset("--init-log-sigma")) o.init_log_sigma = kPyMC3InitLogSigma;
     if (unset("--init-mean-sd")) o.init_mean_sd = 1.0;
-    if (unset("--lr-final")) o.lr_final_fraction = 1.0;
-    if (unset("--kl-warmup")) o.kl_warmup_epochs = 0.0;
+    if (unset("--lr-final")) o.lr_final = 1.0;
+    if (unset("--kl-warmup")) o.kl_warmup = 0.0;
   }
 
   std::vector<std::string> words(argv, argv + argc);

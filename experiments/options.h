@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace bayesnn::experiment {
 
 /// Everything one run of `bayesnn-experiment` is configured by; the defaults are the
@@ -16,7 +18,7 @@ struct ExperimentOptions {
   int64_t epochs = 20;              ///< training epochs
   int64_t batch_size = 128;         ///< minibatch size
   double lr = 1e-3;                 ///< Adam's initial learning rate
-  double lr_final_fraction = 0.05;  ///< cosine decay to lr * this (1: constant)
+  double lr_final = 0.05;           ///< cosine decay to lr * this fraction (1: constant)
   int64_t train_samples = 1;        ///< Monte Carlo samples of the network per step
   int64_t test_samples = 100;       ///< posterior samples S of the predictive
   double prior_sd = 0.1;            ///< sd of the fixed N(0, sd²) prior (mlp, cnn)
@@ -24,7 +26,7 @@ struct ExperimentOptions {
   double init_log_sigma = -6.0;     ///< initial value of every *_log_sigma
   double init_mean_sd = 0.0;        ///< > 0: means start N(0, sd²); 0: torch's initialisation
   double kl_weight = 1.0;           ///< 1: the ELBO; other values are a tempered posterior
-  double kl_warmup_epochs = 1.0;    ///< the KL weight ramps up linearly over this many epochs
+  double kl_warmup = 1.0;           ///< the KL weight ramps up linearly over this many epochs
   std::string prediction = "mean";  ///< mean: argmax of the mean probabilities; mode: of labels
   int64_t predict_batch = 0;        ///< images per forward while predicting (0: per model)
   int64_t train_limit = 0;          ///< use the first N training images (0: all)
@@ -33,6 +35,7 @@ struct ExperimentOptions {
   uint64_t seed = 1;                ///< seeds initialisation, batch order and noise
   std::string device = "cpu";       ///< cpu or cuda
   int threads = 2;                  ///< LibTorch intra-op threads
+  int blas_threads = 0;             ///< OpenBLAS threads (0: $OPENBLAS_NUM_THREADS, else 1)
   std::string data;                 ///< training/test data directory ("": data_dir("mnist"))
   std::string ood_data;             ///< OOD test set directory ("": data_dir("fashion-mnist"))
   std::string out;                  ///< output directory ("": runs/<model>)
@@ -40,6 +43,15 @@ struct ExperimentOptions {
   std::string preset;               ///< "" or "article"
   std::string command;              ///< the full command line, as typed
 };
+
+/// metrics.json's "options": every option by its field name, as parsed (the command line itself
+/// is metrics.json's "command").
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, estimator, activation, epochs,
+                                   batch_size, lr, lr_final, train_samples, test_samples, prior_sd,
+                                   tau, init_log_sigma, init_mean_sd, kl_weight, kl_warmup,
+                                   prediction, predict_batch, train_limit, test_limit, eval_every,
+                                   seed, device, threads, blas_threads, data, ood_data, out, resume,
+                                   preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

@@ -1,4 +1,5 @@
-// Evaluation of a trained network's posterior predictive, and the files a run writes.
+// Evaluation of a trained network's posterior predictive: its measures, as metrics.json holds
+// them, and the per-example table.
 #pragma once
 
 #include <cstdint>
@@ -6,6 +7,7 @@
 #include <string>
 
 #include <torch/types.h>
+#include <nlohmann/json.hpp>
 
 #include "bayesnn/model.h"
 #include "bayesnn/predictive.h"
@@ -23,6 +25,7 @@ struct Evaluation {
   torch::Tensor mutual_information;  ///< [N] entropy - expected_entropy
   torch::Tensor variation_ratio;     ///< [N] 1 - (votes of the modal class) / S
   torch::Tensor chi_square;          ///< [N] the article's chi-square uniformity statistic
+  int64_t samples = 0;               ///< S, the posterior samples drawn
   double seconds = 0;                ///< wall time of the S forwards
 };
 
@@ -37,12 +40,28 @@ Evaluation evaluate(const Model& model, const torch::Tensor& images, int64_t sam
 /// max_probability (scored as 1 - p̄ of the predicted class).
 std::map<std::string, torch::Tensor> uncertainty_scores(const Evaluation& evaluation);
 
+/// The AUROC of every score (higher = more uncertain) as a detector of `positives` (bool [N]),
+/// by score name; an empty object when every example or none is positive (the AUROC is then
+/// undefined, e.g. no misclassified example).
+nlohmann::json aurocs(const std::map<std::string, torch::Tensor>& scores,
+                      const torch::Tensor& positives);
+
+/// The `bins` equal-width confidence bins of the reliability diagram of `probs` [N, C] against
+/// `labels` [N], each as {lower, upper, count, mean_confidence, accuracy}.
+nlohmann::json reliability(const torch::Tensor& probs, const torch::Tensor& labels, int64_t bins);
+
+/// The article's claim measured, that wrong predictions are more uncertain: the number wrong;
+/// the median and mean chi-square statistic X² and the median predictive entropy of the correct,
+/// the wrong and the OOD predictions; the fraction of unanimous samples (X² at its maximum)
+/// among the correct and the wrong; and that maximum, chi_square_max = S (C - 1), with C the
+/// number of classes of `test.probs` [N, C]. NaN where a group is empty.
+nlohmann::json uncertainty_summary(const Evaluation& test, const torch::Tensor& labels,
+                                   const Evaluation& ood);
+
 /// One row per example: index, label, predicted, probability, entropy, mutual_information,
-/// chi_square, expected_entropy, variation_ratio, p0..p{C-1}.
+/// chi_square, expected_entropy, variation_ratio, p0..p{C-1}; written whole or not at all
+/// (`write_file_atomically`, which throws `WriteError` naming `path`).
 void write_predictions_csv(const std::string& path, const Evaluation& evaluation,
                            const torch::Tensor& labels);
-
-/// Writes `text` to `path` through a temporary file and a rename.
-void write_text_atomically(const std::string& path, const std::string& text);
 
 }  // namespace bayesnn::experiment

@@ -1,13 +1,21 @@
 // Smoke tests of the bayesnn-experiment executable on a tiny synthetic IDX dataset: each network
 // trains for one epoch on a few hundred images and writes every file and metrics.json key the
-// issue pins; the command line refuses unknown and malformed options with a message.
+// issue pins; the command line refuses unknown and malformed options with a message; a file that
+// cannot be written (a full disk, a directory in its place) stops the run with one line on stderr
+// naming it, leaving no temporary file and the previous checkpoint loadable.
 #include "support/catch.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
-#include <cstdlib>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <string>
@@ -32,29 +40,61 @@ void write_synthetic_mnist(const std::string& dir, int pattern_shift, uint32_t s
   bayesnn::test::write_synthetic_mnist(dir, {kTrainImages, kTestImages, pattern_shift, 0.2, seed});
 }
 
-struct Result {
-  int exit_code = -1;
-  std::string output;
+// A scratch directory holding a synthetic MNIST ("mnist") and a shifted copy ("ood").
+struct SyntheticData : TempDir {
+  explicit SyntheticData(uint32_t seed) {
+    write_synthetic_mnist(file("mnist"), 0, seed);
+    write_synthetic_mnist(file("ood"), 7, seed + 1);
+  }
 };
 
-// Runs bayesnn-experiment with `arguments`, stdout and stderr captured together. Passive OpenMP
-// waiting: ctest runs cases in parallel, and spinning threads on busy cores slow a run tenfold.
-Result run_experiment(const std::string& arguments, const TempDir& scratch) {
-#ifdef BAYESNN_EXPERIMENT_EXE
-  const std::string log = scratch.file("output.txt");
-  const std::string command = std::string("OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE '") +
-                              BAYESNN_EXPERIMENT_EXE + "' " + arguments + " > '" + log + "' 2>&1";
-  const int status = std::system(command.c_str());
-  Result result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream file(log);
+struct Result {
+  int exit_code = -1;
+  std::string output;  ///< stdout, then stderr
+  std::string errors;  ///< stderr alone
+};
+
+std::string read_text(const std::string& path) {
+  std::ifstream file(path);
   std::stringstream text;
   text << file.rdbuf();
-  result.output = text.str();
+  return text.str();
+}
+
+// Runs bayesnn-experiment with `arguments` (shell words) in a child process, its stdout and
+// stderr captured apart. With `file_size_limit` > 0, no file the child writes may grow beyond
+// that many bytes and SIGXFSZ is ignored: a write past it fails with EFBIG, as on a full disk.
+// Passive OpenMP waiting: ctest runs cases in parallel, and spinning threads on busy cores slow a
+// run tenfold.
+Result run_experiment(const std::string& arguments, const TempDir& scratch,
+                      rlim_t file_size_limit = 0) {
+#ifdef BAYESNN_EXPERIMENT_EXE
+  const std::string out = scratch.file("stdout.txt"), err = scratch.file("stderr.txt");
+  const std::string command = std::string("OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE exec '") +
+                              BAYESNN_EXPERIMENT_EXE + "' " + arguments + " > '" + out + "' 2> '" +
+                              err + "'";
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (file_size_limit > 0) {
+      ::signal(SIGXFSZ, SIG_IGN);  // ignored stays ignored across exec
+      const rlimit limit{file_size_limit, file_size_limit};
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(126);
+    }
+    ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  Result result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.errors = read_text(err);
+  result.output = read_text(out) + result.errors;
   return result;
 #else
   (void)arguments;
   (void)scratch;
+  (void)file_size_limit;
   return {};
 #endif
 }
@@ -116,14 +156,25 @@ std::string smoke_arguments(const TempDir& scratch, const std::string& model,
          "' --epochs 1 --batch-size 100 --test-samples 5 --seed 3";
 }
 
+// The .tmp files left in `dir`.
+std::vector<std::string> temporary_files(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".tmp") found.push_back(entry.path().string());
+  }
+  return found;
+}
+
+int count_newlines(const std::string& text) {
+  return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+}
+
 }  // namespace
 
 TEST_CASE("bayesnn-experiment: every network writes all pinned metrics with finite values",
           "[experiment]") {
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
-  TempDir scratch;
-  write_synthetic_mnist(scratch.file("mnist"), 0, 1);
-  write_synthetic_mnist(scratch.file("ood"), 7, 2);
+  const SyntheticData scratch(1);
 
   for (const std::string model : {"mlp", "hier-mlp", "cnn", "hier-cnn"}) {
     SECTION(model) {
@@ -157,6 +208,17 @@ TEST_CASE("bayesnn-experiment: every network writes all pinned metrics with fini
       REQUIRE(metrics["seed"] == 3);
       REQUIRE_THAT(metrics["command"].get<std::string>(), Catch::Contains("--model " + model));
       REQUIRE(metrics["reliability"].size() == 15u);
+      REQUIRE(metrics["uncertainty"]["chi_square_max"] == 5 * 9);
+      for (const char* key :
+           {"model",      "estimator",      "activation",    "epochs",       "batch_size",
+            "lr",         "lr_final",       "train_samples", "test_samples", "prior_sd",
+            "tau",        "init_log_sigma", "init_mean_sd",  "kl_weight",    "kl_warmup",
+            "prediction", "predict_batch",  "train_limit",   "test_limit",   "preset"}) {
+        INFO("metrics.json options key " << key);
+        REQUIRE(metrics["options"].contains(key));
+      }
+      REQUIRE(metrics["options"]["model"] == model);
+      REQUIRE(metrics["options"]["test_samples"] == 5);
 
       REQUIRE(count_lines(out + "/log.jsonl") == 1);
       REQUIRE(count_lines(out + "/predictions.csv") == kTestImages + 1);
@@ -177,20 +239,60 @@ TEST_CASE("bayesnn-experiment: every network writes all pinned metrics with fini
 TEST_CASE("bayesnn-experiment: --resume continues from the checkpoint to --epochs",
           "[experiment]") {
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
-  TempDir scratch;
-  write_synthetic_mnist(scratch.file("mnist"), 0, 4);
-  write_synthetic_mnist(scratch.file("ood"), 7, 5);
+  const SyntheticData scratch(4);
   const std::string out = scratch.file("run");
   const auto first = run_experiment(smoke_arguments(scratch, "mlp", out), scratch);
   INFO(first.output);
   REQUIRE(first.exit_code == 0);
-  const auto second =
-      run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs 2 --resume", scratch);
-  INFO(second.output);
-  REQUIRE(second.exit_code == 0);
-  REQUIRE_THAT(second.output, Catch::Contains("resumed from"));
-  REQUIRE(count_lines(out + "/log.jsonl") == 2);
-  REQUIRE(read_json(out + "/metrics.json")["epochs"] == 2);
+
+  SECTION("from the last epoch written") {
+    const auto second =
+        run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs 2 --resume", scratch);
+    INFO(second.output);
+    REQUIRE(second.exit_code == 0);
+    REQUIRE_THAT(second.output, Catch::Contains("resumed from"));
+    REQUIRE(count_lines(out + "/log.jsonl") == 2);
+    REQUIRE(read_json(out + "/metrics.json")["epochs"] == 2);
+  }
+  SECTION(
+      "after a full disk refused a checkpoint: one line on stderr, no temporary file, the "
+      "previous checkpoint kept") {
+    // The MLP's checkpoint is about 20 MB: 2 MB holds the logs and stdout, not the checkpoint.
+    constexpr rlim_t kFileSizeLimit = 2 << 20;
+    const auto full = run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs 2 --resume",
+                                     scratch, kFileSizeLimit);
+    INFO(full.output);
+    REQUIRE(full.exit_code == 1);
+    REQUIRE(count_newlines(full.errors) == 1);
+    REQUIRE(full.errors == "bayesnn-experiment: cannot write the checkpoint '" + out +
+                               "/checkpoint.pt': File too large (writing '" + out +
+                               "/checkpoint.pt.tmp')\n");
+    REQUIRE(temporary_files(out).empty());
+
+    const auto again =
+        run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs 2 --resume", scratch);
+    INFO(again.output);
+    REQUIRE(again.exit_code == 0);
+    REQUIRE_THAT(again.output,
+                 Catch::Contains("resumed from " + out + "/checkpoint.pt at epoch 1"));
+    const auto metrics = read_json(out + "/metrics.json");
+    REQUIRE(metrics["epochs"] == 2);
+    REQUIRE(temporary_files(out).empty());
+
+    // The failed run logged epoch 2 before its checkpoint failed, and the resumed run again: the
+    // training time counts each epoch once, as its last line.
+    std::map<int, double> seconds_by_epoch;
+    std::ifstream log(out + "/log.jsonl");
+    int lines = 0;
+    for (std::string line; std::getline(log, line); ++lines) {
+      const auto entry = json::parse(line);
+      seconds_by_epoch[entry["epoch"].get<int>()] = entry["seconds"].get<double>();
+    }
+    REQUIRE(lines == 3);
+    REQUIRE(seconds_by_epoch.size() == 2u);
+    REQUIRE(metrics["train_seconds"].get<double>() ==
+            Approx(seconds_by_epoch[1] + seconds_by_epoch[2]).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed options",
@@ -202,10 +304,17 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"--bogus 1", "--bogus"},        {"--epochs abc", "abc"},        {"--epochs 0", "--epochs"},
-      {"--model resnet", "resnet"},    {"--estimator gibbs", "gibbs"}, {"--lr -1", "--lr"},
-      {"--init-log-sigma nan", "nan"}, {"--device tpu", "tpu"},        {"--preset paper", "paper"},
+      {"--bogus 1", "--bogus"},
+      {"--epochs abc", "abc"},
+      {"--epochs 0", "--epochs"},
+      {"--model resnet", "resnet"},
+      {"--estimator gibbs", "gibbs"},
+      {"--lr -1", "--lr"},
+      {"--init-log-sigma nan", "nan"},
+      {"--device tpu", "tpu"},
+      {"--preset paper", "paper"},
       {"--epochs", "--epochs"},
+      {"--blas-threads -1", "--blas-threads"},
   };
   for (const auto& c : cases) {
     SECTION(c.arguments) {
@@ -226,7 +335,7 @@ TEST_CASE("bayesnn-experiment: --help lists every option with its default", "[ex
   for (const char* option :
        {"--model", "--estimator", "--activation", "--epochs", "--batch-size", "--lr",
         "--train-samples", "--test-samples", "--prior-sd", "--tau", "--train-limit", "--seed",
-        "--device", "--data", "--ood-data", "--out", "--resume", "--preset"}) {
+        "--device", "--data", "--ood-data", "--out", "--resume", "--preset", "--blas-threads"}) {
     REQUIRE_THAT(result.output, Catch::Contains(option));
   }
   REQUIRE_THAT(result.output, Catch::Contains("=mlp"));
@@ -240,4 +349,41 @@ TEST_CASE("bayesnn-experiment: missing data is an error naming the directory", "
   INFO(result.output);
   REQUIRE(result.exit_code != 0);
   REQUIRE_THAT(result.output, Catch::Contains(scratch.file("nowhere")));
+}
+
+TEST_CASE(
+    "bayesnn-experiment: a result file that cannot be written is one line naming it, with no "
+    "temporary file left",
+    "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(8);
+  const std::string out = scratch.file("run");
+  struct Case {
+    std::string file;
+    std::string message;
+  };
+  // A directory where the file goes: the rename over it fails, whoever runs the test.
+  for (const Case& c : {Case{"metrics.json", "cannot write the metrics '"},
+                        Case{"predictions.csv", "cannot write the predictions '"}}) {
+    SECTION(c.file) {
+      std::filesystem::create_directories(out + "/" + c.file);
+      const auto result = run_experiment(smoke_arguments(scratch, "mlp", out), scratch);
+      INFO(result.output);
+      REQUIRE(result.exit_code == 1);
+      REQUIRE(count_newlines(result.errors) == 1);
+      REQUIRE(result.errors == "bayesnn-experiment: " + c.message + out + "/" + c.file +
+                                   "': Is a directory (renaming '" + out + "/" + c.file +
+                                   ".tmp')\n");
+      REQUIRE(temporary_files(out).empty());
+    }
+  }
+  SECTION("the learning curve") {
+    std::filesystem::create_directories(out + "/curve.jsonl/kept");
+    const auto result =
+        run_experiment(smoke_arguments(scratch, "mlp", out) + " --eval-every 1", scratch);
+    INFO(result.output);
+    REQUIRE(result.exit_code == 1);
+    REQUIRE(result.errors ==
+            "bayesnn-experiment: cannot append to '" + out + "/curve.jsonl': Is a directory\n");
+  }
 }
