@@ -302,45 +302,11 @@ class ExportWriter {
     while (std::getline(lines, line)) body_.push_back(line);
   }
 
-  // Writes the forward around the emitted body, the metadata, and saves to `path`.
+  // Defines the forward around the emitted body, and saves it with the metadata to `path`.
   void save(const torch::nn::Module& model, const std::string& path, int64_t samples,
             const ExportMetadata& metadata) {
     const char* function = function_name(kind_);
-    std::string source;
-    if (kind_ == ExportKind::kPosteriorMean) {
-      source = "def forward(self, x: Tensor) -> Tensor:\n";
-      for (const auto& line : body_) source += "    " + line + "\n";
-      source += "    return x\n";
-    } else {
-      source = fmt::format(
-          "def forward(self, x: Tensor, samples: int = {}) -> Dict[str, Tensor]:\n"
-          "    assert samples >= 1, \"predictive: samples must be positive\"\n"
-          "    _input = x\n"
-          "    _probs_sum = torch.zeros([0])\n"
-          "    _entropy_sum = torch.zeros([0])\n"
-          "    for _sample in range(samples):\n"
-          "        x = _input\n",
-          samples);
-      for (const auto& line : body_) source += "        " + line + "\n";
-      // log_softmax then exp: the per-sample entropy stays finite where a probability
-      // underflows to zero.
-      source +=
-          "        _log_probs = torch.log_softmax(x, -1)\n"
-          "        _probs = torch.exp(_log_probs)\n"
-          "        _entropy = -(_probs * _log_probs).sum(-1)\n"
-          "        if _sample == 0:\n"
-          "            _probs_sum = _probs\n"
-          "            _entropy_sum = _entropy\n"
-          "        else:\n"
-          "            _probs_sum = _probs_sum + _probs\n"
-          "            _entropy_sum = _entropy_sum + _entropy\n"
-          "    _probs_mean = _probs_sum / samples\n"
-          "    _entropy_of_mean = -torch.xlogy(_probs_mean, _probs_mean).sum(-1)\n"
-          "    _mutual_information = torch.clamp(_entropy_of_mean - _entropy_sum / samples, "
-          "min=0.0)\n"
-          "    return {\"probs\": _probs_mean, \"entropy\": _entropy_of_mean, "
-          "\"mutual_information\": _mutual_information}\n";
-    }
+    const std::string source = forward_source(samples);
     try {
       module_.define(source);
     } catch (const std::exception& error) {
@@ -348,7 +314,57 @@ class ExportWriter {
                   "emitted invalid code?): ", error.what(), "\nsource:\n", source);
     }
     module_.eval();
+    torch::jit::ExtraFilesMap extra_files{
+        {kExportMetadataFile, metadata_json(model, samples, metadata).dump(2)}};
+    try {
+      write_file_atomically(path, [&](std::ostream& out) { module_.save(out, extra_files); });
+    } catch (const WriteError& error) {
+      throw WriteError(std::string(function) + ": " + error.what());
+    }
+  }
 
+ private:
+  // The TorchScript forward: the body once (posterior mean), or once per posterior sample with
+  // the predictive's summary (predictive).
+  std::string forward_source(int64_t samples) const {
+    if (kind_ == ExportKind::kPosteriorMean) {
+      std::string source = "def forward(self, x: Tensor) -> Tensor:\n";
+      for (const auto& line : body_) source += "    " + line + "\n";
+      return source + "    return x\n";
+    }
+    std::string source = fmt::format(
+        "def forward(self, x: Tensor, samples: int = {}) -> Dict[str, Tensor]:\n"
+        "    assert samples >= 1, \"predictive: samples must be positive\"\n"
+        "    _input = x\n"
+        "    _probs_sum = torch.zeros([0])\n"
+        "    _entropy_sum = torch.zeros([0])\n"
+        "    for _sample in range(samples):\n"
+        "        x = _input\n",
+        samples);
+    for (const auto& line : body_) source += "        " + line + "\n";
+    // log_softmax then exp: the per-sample entropy stays finite where a probability underflows
+    // to zero.
+    return source +
+           "        _log_probs = torch.log_softmax(x, -1)\n"
+           "        _probs = torch.exp(_log_probs)\n"
+           "        _entropy = -(_probs * _log_probs).sum(-1)\n"
+           "        if _sample == 0:\n"
+           "            _probs_sum = _probs\n"
+           "            _entropy_sum = _entropy\n"
+           "        else:\n"
+           "            _probs_sum = _probs_sum + _probs\n"
+           "            _entropy_sum = _entropy_sum + _entropy\n"
+           "    _probs_mean = _probs_sum / samples\n"
+           "    _entropy_of_mean = -torch.xlogy(_probs_mean, _probs_mean).sum(-1)\n"
+           "    _mutual_information = torch.clamp(_entropy_of_mean - _entropy_sum / samples, "
+           "min=0.0)\n"
+           "    return {\"probs\": _probs_mean, \"entropy\": _entropy_of_mean, "
+           "\"mutual_information\": _mutual_information}\n";
+  }
+
+  // What `kExportMetadataFile` holds.
+  nlohmann::json metadata_json(const torch::nn::Module& model, int64_t samples,
+                               const ExportMetadata& metadata) const {
     nlohmann::json json;
     json["format"] =
         kind_ == ExportKind::kPosteriorMean ? "bayesnn.posterior_mean" : "bayesnn.predictive";
@@ -360,27 +376,20 @@ class ExportWriter {
     json["layers"] = layers_;
     json["training_command"] = metadata.training_command;
     json["extra"] = metadata.extra;
-    if (kind_ == ExportKind::kPredictive) {
-      json["samples"] = samples;
-      json["sampling"] =
-          "one weight draw mean + exp(log_sigma) * eps per posterior sample, shared by the batch";
-      json["outputs"] = {{"probs", "[N, C] mean class probabilities over the samples"},
-                         {"entropy", "[N] predictive entropy of probs, nats"},
-                         {"mutual_information",
-                          "[N] entropy minus the mean per-sample entropy, nats, clamped at 0"}};
-    } else {
+    if (kind_ == ExportKind::kPosteriorMean) {
       json["outputs"] = "the posterior-mean network's output (logits)";
+      return json;
     }
-    torch::jit::ExtraFilesMap extra_files{{kExportMetadataFile, json.dump(2)}};
-
-    try {
-      write_file_atomically(path, [&](std::ostream& out) { module_.save(out, extra_files); });
-    } catch (const WriteError& error) {
-      throw WriteError(std::string(function) + ": " + error.what());
-    }
+    json["samples"] = samples;
+    json["sampling"] =
+        "one weight draw mean + exp(log_sigma) * eps per posterior sample, shared by the batch";
+    json["outputs"] = {{"probs", "[N, C] mean class probabilities over the samples"},
+                       {"entropy", "[N] predictive entropy of probs, nats"},
+                       {"mutual_information",
+                        "[N] entropy minus the mean per-sample entropy, nats, clamped at 0"}};
+    return json;
   }
 
- private:
   void record_layer(const ExportContext& ctx) {
     nlohmann::json layer;
     layer["path"] = ctx.path_;
