@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
@@ -47,6 +48,54 @@ struct NanAfterImpl : torch::nn::Cloneable<NanAfterImpl> {
   int64_t bad_call_, calls_ = 0;
 };
 TORCH_MODULE(NanAfter);
+
+// A layer that returns NaN at its `bad_call`-th forward and fails a check after it, as a layer
+// that validates its input would on the ruined weights.
+struct NanThenErrorImpl : torch::nn::Cloneable<NanThenErrorImpl> {
+  explicit NanThenErrorImpl(int64_t bad_call) : bad_call_(bad_call) {}
+  void reset() override {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    ++calls_;
+    TORCH_CHECK(calls_ <= bad_call_, "NanThenError: a check that fails after the NaN");
+    return calls_ == bad_call_ ? x * std::nan("") : x;
+  }
+  int64_t bad_call_, calls_ = 0;
+};
+TORCH_MODULE(NanThenError);
+
+// A classification likelihood of one-hot (or probability) targets [N, C].
+struct SoftLabelLikelihood : bnn::Likelihood {
+  torch::Tensor nll(const torch::Tensor& logits, const torch::Tensor& targets) override {
+    return -(targets * torch::log_softmax(logits, 1)).sum(1).mean();
+  }
+  bool is_classification() const override { return true; }
+  std::string name() const override { return "soft labels"; }
+};
+
+// Cross entropy of tag scores [N, C, T] against tags [N, T]: T predictions per example.
+struct TaggingLikelihood : bnn::Likelihood {
+  torch::Tensor nll(const torch::Tensor& scores, const torch::Tensor& tags) override {
+    return torch::nn::functional::cross_entropy(scores, tags) * tags.size(1);
+  }
+  bool is_classification() const override { return true; }
+  std::string name() const override { return "tagging"; }
+};
+
+// What save_checkpoint wrote before it held the CUDA generators: exactly these keys.
+void save_checkpoint_without_cuda_states(bnn::Trainer& trainer, const std::string& path) {
+  torch::serialize::OutputArchive archive, model, likelihood, optimizer;
+  archive.write("bayesnn_checkpoint", torch::tensor(int64_t{1}));
+  archive.write("epoch", torch::tensor(trainer.epoch()));
+  archive.write("step", torch::tensor(trainer.step()));
+  archive.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state(), /*is_buffer=*/true);
+  trainer.model().module->save(model);
+  trainer.likelihood().save(likelihood);
+  trainer.optimizer().save(optimizer);
+  archive.write("model", model);
+  archive.write("likelihood", likelihood);
+  archive.write("optimizer", optimizer);
+  archive.save_to(path);
+}
 }  // namespace
 
 TEST_CASE("Trainer: mean-field VI of Bayesian linear regression reaches its closed-form optimum",
@@ -367,4 +416,155 @@ TEST_CASE("Trainer: one epoch of the 2x800 MLP on the real MNIST passes 90 % tes
                         << stats.accuracy << ", KL " << stats.kl << ")");
   // 10,000 test images: the accuracy's standard error near 0.95 is 0.002.
   CHECK(accuracy > 0.90);
+}
+
+TEST_CASE("Trainer: leaves torch's generators to the program (it seeds only the batch order)",
+          "[trainer]") {
+  torch::manual_seed(72);
+  auto model = small_mlp();
+  const auto expected = torch::randn({8});
+  torch::manual_seed(72);
+  model = small_mlp();
+  bnn::Trainer trainer(model, bnn::TrainerOptions().seed(73).progress(false));
+  CHECK(torch::equal(torch::randn({8}), expected));
+}
+
+TEST_CASE("Trainer: a checkpoint restores the CPU generator, and one without CUDA states loads",
+          "[trainer]") {
+  bayesnn::test::TempDir dir;
+  auto train = two_blobs(100, 74);
+  torch::manual_seed(75);
+  auto model = small_mlp();
+  bnn::Trainer trainer(model, bnn::TrainerOptions().epochs(2).batch_size(50).progress(false));
+  trainer.train_epoch(train);
+  SECTION("the current layout") { trainer.save_checkpoint(dir.file("ckpt.pt")); }
+  SECTION("the layout before the CUDA generators") {
+    save_checkpoint_without_cuda_states(trainer, dir.file("ckpt.pt"));
+  }
+  const auto saved = snapshot(*model);
+  const auto draw = torch::randn({8});
+
+  torch::manual_seed(76);
+  auto resumed = small_mlp();
+  bnn::Trainer reader(resumed, bnn::TrainerOptions().epochs(2).batch_size(50).progress(false));
+  reader.load_checkpoint(dir.file("ckpt.pt"));
+  CHECK(reader.epoch() == 1);
+  CHECK(reader.step() == 2);
+  CHECK(torch::equal(torch::randn({8}), draw));
+  const auto loaded = snapshot(*resumed);
+  for (size_t i = 0; i < saved.size(); ++i) CHECK(torch::equal(loaded[i], saved[i]));
+}
+
+TEST_CASE("Trainer: a checkpoint holds and restores each CUDA device's generator",
+          "[trainer][cuda]") {
+  BAYESNN_REQUIRE_CUDA_OR_RETURN();
+  bayesnn::test::TempDir dir;
+  auto train = two_blobs(100, 78).to(torch::kCUDA);
+  torch::manual_seed(79);
+  auto model = small_mlp();
+  const auto options =
+      bnn::TrainerOptions().epochs(2).batch_size(50).device(torch::kCUDA).progress(false);
+  bnn::Trainer trainer(model, options);
+  trainer.train_epoch(train);
+  trainer.save_checkpoint(dir.file("ckpt.pt"));
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir.file("ckpt.pt"));
+  torch::Tensor state;
+  CHECK(archive.try_read("rng_cuda_0", state, /*is_buffer=*/true));
+  const auto draw = torch::randn({8}, torch::kCUDA);
+  trainer.load_checkpoint(dir.file("ckpt.pt"));
+  trainer.fit(train);
+  const auto expected = snapshot(*model);
+
+  torch::manual_seed(80);
+  bnn::Trainer reader(model, options);
+  reader.load_checkpoint(dir.file("ckpt.pt"));
+  CHECK(torch::equal(torch::randn({8}, torch::kCUDA), draw));
+  reader.load_checkpoint(dir.file("ckpt.pt"));
+  reader.fit(train);
+  const auto actual = snapshot(*model);
+  // The same draws on the same device: equal up to the order of the GPU's sums.
+  for (size_t i = 0; i < expected.size(); ++i) {
+    CHECK(torch::allclose(actual[i], expected[i], 1e-5, 1e-6));
+  }
+}
+
+TEST_CASE("Trainer: a non-finite loss is the error reported even when a later step fails",
+          "[trainer]") {
+  auto train = two_blobs(100, 81);
+  torch::manual_seed(82);
+  torch::nn::Sequential model(bnn::BayesLinear(2, 2), NanThenError(3));  // 2 steps per epoch
+  bnn::Trainer trainer(model, bnn::TrainerOptions().epochs(3).batch_size(50).progress(false));
+  REQUIRE_THROWS_MATCHES(
+      trainer.fit(train), bnn::NonFiniteLossError,
+      Catch::Matchers::Message("training stopped at step 3 (epoch 2, batch 1): the NLL is nan"));
+}
+
+TEST_CASE("Trainer: gradient clipping scales the update to the clip norm", "[trainer]") {
+  auto train = two_blobs(50, 83);
+  torch::manual_seed(84);
+  auto model = small_mlp();
+  bnn::Trainer trainer(
+      model, bnn::TrainerOptions().epochs(1).batch_size(50).grad_clip_norm(1e-3).progress(false));
+  trainer.set_optimizer(
+      std::make_unique<torch::optim::SGD>(trainer.parameters(), torch::optim::SGDOptions(1.0)));
+  const auto before = snapshot(*model);
+  trainer.fit(train);
+  const auto after = snapshot(*model);
+  double squared = 0;
+  for (size_t i = 0; i < before.size(); ++i) {
+    squared += (after[i] - before[i]).to(torch::kDouble).square().sum().item<double>();
+  }
+  // One SGD step of rate 1: the update is the clipped gradient, of norm 1e-3 (up to float32's
+  // rounding of the parameters).
+  CHECK(std::sqrt(squared) == Approx(1e-3).epsilon(0.01));
+}
+
+TEST_CASE("Trainer: trains on any {inputs, targets}; accuracy only for classification",
+          "[trainer]") {
+  torch::manual_seed(85);
+  SECTION("regression targets [N, 2, 3] in double") {
+    bnn::Dataset data{torch::randn({64, 4}, torch::kDouble),
+                      torch::randn({64, 2, 3}, torch::kDouble)};
+    torch::nn::Sequential net(bnn::BayesLinear(4, 6),
+                              torch::nn::Unflatten(1, std::vector<int64_t>{2, 3}));
+    net->to(torch::kDouble);
+    bnn::Trainer trainer(net, bnn::TrainerOptions().epochs(2).batch_size(16).progress(false),
+                         std::make_shared<bnn::GaussianLikelihood>(1.0));
+    const auto stats = trainer.fit(data).back();
+    CHECK(std::isfinite(stats.nll));
+    CHECK(std::isfinite(stats.elbo));
+    CHECK(std::isnan(stats.accuracy));
+  }
+  SECTION("one-hot targets [N, C]") {
+    auto blobs = two_blobs(400, 86);
+    bnn::Dataset data{blobs.inputs, torch::one_hot(blobs.targets, 2).to(torch::kFloat)};
+    auto model = small_mlp();
+    bnn::Trainer trainer(model,
+                         bnn::TrainerOptions().epochs(30).batch_size(100).lr(0.02).progress(false),
+                         std::make_shared<SoftLabelLikelihood>());
+    const auto stats = trainer.fit(data).back();
+    // The Bayes rate of the two blobs is 0.921.
+    CHECK(stats.accuracy > 0.8);
+    CHECK(stats.accuracy <= 1.0);
+  }
+  SECTION("tags [N, T]: T predictions per example") {
+    const int64_t n = 200, tags = 5;
+    auto inputs = torch::randn({n, 2, tags});
+    bnn::Dataset data{inputs, (inputs.select(1, 0) > 0).to(torch::kLong)};
+    struct PerTag : torch::nn::Module {
+      bnn::BayesLinear fc{2, 2};
+      PerTag() { register_module("fc", fc); }
+      torch::Tensor forward(const torch::Tensor& x) {
+        return fc->forward(x.transpose(1, 2)).transpose(1, 2);
+      }
+    };
+    auto net = std::make_shared<PerTag>();
+    bnn::Trainer trainer(bnn::Model(net, [net](const torch::Tensor& x) { return net->forward(x); }),
+                         bnn::TrainerOptions().epochs(30).batch_size(50).lr(0.02).progress(false),
+                         std::make_shared<TaggingLikelihood>());
+    const auto stats = trainer.fit(data).back();
+    CHECK(stats.accuracy > 0.9);
+    CHECK(stats.accuracy <= 1.0);
+  }
 }

@@ -2,23 +2,36 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <mutex>
+#include <tuple>
+#include <utility>
 
-#include <nlohmann/json.hpp>
+#include <ATen/Context.h>
+#include <ATen/core/Generator.h>
+#include <fmt/format.h>
+#include <torch/cuda.h>
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+#include <torch/utils.h>
 
 #include "bayesnn/atomic_file.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/fused_adam.h"
-#include "bayesnn/memory.h"
 #include "bayesnn/prior.h"
+#include "step_record.h"
 
 namespace bayesnn {
 namespace {
 using Clock = std::chrono::steady_clock;
+
+// Reading the losses to redraw the progress line waits for the device; twice a second costs
+// nothing measurable and still looks live.
+constexpr double kProgressSeconds = 0.5;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -33,31 +46,147 @@ void clear_gradients(torch::optim::Optimizer& optimizer) {
   }
 }
 
+// torch::nn::utils::clip_grad_norm_ without its read of the norm (a device synchronisation):
+// every gradient g <- g * min(1, max_norm / (||all gradients||_2 + 1e-6)).
+void clip_gradient_norm(const std::vector<torch::Tensor>& parameters, double max_norm) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> gradients, norms;
+  for (const auto& parameter : parameters) {
+    if (!parameter.grad().defined()) continue;
+    gradients.push_back(parameter.grad());
+    norms.push_back(parameter.grad().norm());
+  }
+  if (gradients.empty()) return;
+  const auto total = norms.size() == 1 ? norms.front() : torch::stack(norms).norm();
+  const auto coefficient = torch::clamp_max(max_norm / (total + 1e-6), 1.0);
+  for (auto& gradient : gradients) gradient.mul_(coefficient);
+}
+
+// Correct predictions of class scores [B, C, ...] against labels [B, ...] (or one-hot or
+// probability targets of the scores' shape), and how many predictions that is.
+std::pair<torch::Tensor, int64_t> count_correct(const torch::Tensor& scores,
+                                                const torch::Tensor& targets) {
+  const auto labels = targets.sizes() == scores.sizes() ? targets.argmax(1) : targets;
+  return {scores.argmax(1).eq(labels).sum(), labels.numel()};
+}
+
 bool stderr_is_terminal() { return isatty(fileno(stderr)) != 0; }
 
-void print_progress(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double rate,
-                    double eta, double loss) {
-  std::fprintf(stderr,
-               "\r\033[Kepoch %lld/%lld  batch %lld/%lld  %.0f img/s  ETA %02d:%02d  loss %.4f",
-               static_cast<long long>(epoch), static_cast<long long>(epochs),
-               static_cast<long long>(batch), static_cast<long long>(batches), rate,
-               static_cast<int>(eta) / 60, static_cast<int>(eta) % 60, loss);
-  std::fflush(stderr);
+// The progress line of an epoch on a terminal. Drawing it reads the losses from the device, so
+// it is redrawn at most every kProgressSeconds; a line left open by an exception is ended.
+class ProgressLine {
+ public:
+  ProgressLine(bool enabled, int64_t epoch, int64_t epochs, int64_t batches,
+               Clock::time_point start)
+      : enabled_(enabled), epoch_(epoch), epochs_(epochs), batches_(batches), start_(start) {}
+  ~ProgressLine() { end_line(); }
+
+  bool due() const { return enabled_ && seconds_since(last_draw_) >= kProgressSeconds; }
+
+  // Draws the record's numbers: the losses of the steps read so far.
+  void draw(const detail::StepRecord& record) {
+    const double elapsed = seconds_since(start_);
+    const auto batch = record.steps_added();
+    const double eta = elapsed / static_cast<double>(batch) * static_cast<double>(batches_ - batch);
+    const auto& totals = record.totals();
+    std::fprintf(stderr,
+                 "\r\033[Kepoch %lld/%lld  batch %lld/%lld  %.0f img/s  ETA %02d:%02d  loss %.4f",
+                 static_cast<long long>(epoch_), static_cast<long long>(epochs_),
+                 static_cast<long long>(batch), static_cast<long long>(batches_),
+                 static_cast<double>(record.examples_added()) / elapsed, static_cast<int>(eta) / 60,
+                 static_cast<int>(eta) % 60,
+                 totals.loss_sum / static_cast<double>(std::max<int64_t>(totals.examples, 1)));
+    std::fflush(stderr);
+    drawn_ = true;
+    last_draw_ = Clock::now();
+  }
+
+  // Draws the epoch's final numbers and ends the line, before the epoch hooks print.
+  void finish(const detail::StepRecord& record) {
+    if (enabled_) draw(record);
+    end_line();
+  }
+
+ private:
+  void end_line() {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
+  }
+
+  bool enabled_, drawn_ = false;
+  int64_t epoch_, epochs_, batches_;
+  Clock::time_point start_, last_draw_ = start_;
+};
+
+// The process-wide generators a checkpoint holds: the CPU's, and each CUDA device's where CUDA
+// is available. Their states are what torch::manual_seed sets.
+std::vector<c10::Device> generator_devices() {
+  std::vector<c10::Device> devices{c10::Device(c10::kCPU)};
+  const auto cuda_devices =
+      torch::cuda::is_available() ? static_cast<int64_t>(torch::cuda::device_count()) : 0;
+  for (int64_t i = 0; i < cuda_devices; ++i) {
+    devices.emplace_back(c10::kCUDA, static_cast<c10::DeviceIndex>(i));
+  }
+  return devices;
+}
+
+std::string generator_key(const c10::Device& device) {
+  return device.is_cpu() ? "rng_cpu" : fmt::format("rng_cuda_{}", device.index());
+}
+
+void write_generator_states(torch::serialize::OutputArchive& archive) {
+  for (const auto& device : generator_devices()) {
+    auto generator = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    archive.write(generator_key(device), generator.get_state(), /*is_buffer=*/true);
+  }
+}
+
+// The CPU generator's state (required) and the CUDA devices' that the archive has (checkpoints
+// written without CUDA, or before CUDA states were saved, have none).
+std::vector<std::pair<c10::Device, torch::Tensor>> read_generator_states(
+    torch::serialize::InputArchive& archive) {
+  std::vector<std::pair<c10::Device, torch::Tensor>> states;
+  for (const auto& device : generator_devices()) {
+    torch::Tensor state;
+    if (device.is_cpu()) {
+      archive.read(generator_key(device), state, /*is_buffer=*/true);
+    } else if (!archive.try_read(generator_key(device), state, /*is_buffer=*/true)) {
+      continue;
+    }
+    states.emplace_back(device, state);
+  }
+  return states;
+}
+
+void set_generator_states(const std::vector<std::pair<c10::Device, torch::Tensor>>& states) {
+  for (const auto& [device, state] : states) {
+    auto generator = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    generator.set_state(state);
+  }
 }
 }  // namespace
 
-std::string to_json_line(const EpochStats& stats) {
-  nlohmann::json line = {{"epoch", stats.epoch},     {"step", stats.step},
-                         {"elbo", stats.elbo},       {"nll", stats.nll},
-                         {"kl", stats.kl},           {"kl_weight", stats.kl_weight},
-                         {"loss", stats.loss},       {"accuracy", stats.accuracy},
-                         {"seconds", stats.seconds}, {"images_per_second", stats.images_per_second},
-                         {"lr", stats.lr},           {"prior_scales", stats.prior_scales}};
-  return line.dump();
-}
-
 Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood> likelihood)
     : model_(std::move(model)), options_(std::move(options)), likelihood_(std::move(likelihood)) {
+  check_options();
+  model_.module->to(options_.device());
+  likelihood_->to(options_.device());
+  set_optimizer(
+      std::make_unique<FusedAdam>(parameters(), torch::optim::AdamOptions(options_.lr())));
+  if (options_.lr_final_fraction() < 1) {
+    lr_schedule_ = std::make_unique<CosineLrSchedule>(options_.lr_final_fraction());
+  } else {
+    lr_schedule_ = std::make_unique<ConstantLrSchedule>();
+  }
+  if (!options_.log_path().empty()) add_epoch_hook(json_log_hook(options_.log_path()));
+  if (!options_.checkpoint_path().empty()) {
+    add_epoch_hook(checkpoint_hook(options_.checkpoint_path()));
+  }
+}
+
+void Trainer::check_options() const {
   TORCH_CHECK(model_.module != nullptr && model_.forward, "Trainer: the model is empty");
   TORCH_CHECK(likelihood_ != nullptr, "Trainer: the likelihood is empty");
   TORCH_CHECK(options_.epochs() >= 0, "Trainer: epochs must be >= 0, got ", options_.epochs());
@@ -75,36 +204,29 @@ Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood
               options_.kl_warmup_steps());
   TORCH_CHECK(options_.grad_clip_norm() >= 0, "Trainer: grad_clip_norm must be >= 0, got ",
               options_.grad_clip_norm());
-  if (options_.reuse_freed_memory()) reuse_freed_memory();
-  torch::manual_seed(options_.seed());
-  model_.module->to(options_.device());
-  likelihood_->to(options_.device());
-  optimizer_ = std::make_unique<FusedAdam>(parameters(), torch::optim::AdamOptions(options_.lr()));
 }
 
 void Trainer::set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer) {
   TORCH_CHECK(optimizer != nullptr, "Trainer::set_optimizer: the optimizer is empty");
   optimizer_ = std::move(optimizer);
+  base_lrs_.clear();
+  for (auto& group : optimizer_->param_groups()) base_lrs_.push_back(group.options().get_lr());
+}
+
+void Trainer::set_lr_schedule(std::unique_ptr<LrSchedule> schedule) {
+  TORCH_CHECK(schedule != nullptr, "Trainer::set_lr_schedule: the schedule is empty");
+  lr_schedule_ = std::move(schedule);
+}
+
+void Trainer::add_epoch_hook(EpochHook hook) {
+  TORCH_CHECK(hook != nullptr, "Trainer::add_epoch_hook: the hook is empty");
+  epoch_hooks_.push_back(std::move(hook));
 }
 
 std::vector<torch::Tensor> Trainer::parameters() const {
   auto parameters = model_.module->parameters();
   for (const auto& parameter : likelihood_->parameters()) parameters.push_back(parameter);
   return parameters;
-}
-
-double Trainer::current_kl_weight() const {
-  if (options_.kl_warmup_steps() == 0) return options_.kl_weight();
-  const double ramp =
-      std::min(1.0, static_cast<double>(step_) / static_cast<double>(options_.kl_warmup_steps()));
-  return options_.kl_weight() * ramp;
-}
-
-double Trainer::current_lr(int64_t total_steps) const {
-  const double progress =
-      total_steps > 0 ? std::min(1.0, static_cast<double>(step_) / total_steps) : 0.0;
-  const double floor = options_.lr_final_fraction();
-  return options_.lr() * (floor + (1 - floor) * 0.5 * (1 + std::cos(M_PI * progress)));
 }
 
 std::vector<EpochStats> Trainer::fit(const Dataset& train) {
@@ -114,102 +236,115 @@ std::vector<EpochStats> Trainer::fit(const Dataset& train) {
 }
 
 EpochStats Trainer::train_epoch(const Dataset& train) {
-  BatchLoader loader(train, BatchOptions(options_.batch_size())
-                                .shuffle(true)
-                                .drop_last(options_.drop_last())
-                                .seed(options_.seed())
-                                .device(options_.device()));
-  const int64_t batches = loader.batches_per_epoch();
-  const int64_t total_steps = batches * options_.epochs();
+  const BatchLoader loader(train, BatchOptions(options_.batch_size())
+                                      .shuffle(true)
+                                      .drop_last(options_.drop_last())
+                                      .seed(options_.seed())
+                                      .device(options_.device()));
+  const auto batches = loader.epoch(epoch_);
   const double n_train = static_cast<double>(train.size());
-  const bool show_progress = options_.progress() && stderr_is_terminal();
-  const bool schedule_lr = options_.lr_final_fraction() < 1.0;
-  model_.module->train();
-
+  const int64_t total_steps = batches.size() * options_.epochs();
   const auto start = Clock::now();
-  double nll_sum = 0, loss_sum = 0, kl_value = 0, kl_weight = current_kl_weight();
-  int64_t seen = 0, correct = 0, batch_index = 0;
-  for (const auto& batch : loader.epoch(epoch_)) {
-    if (schedule_lr) {
-      for (auto& group : optimizer_->param_groups())
-        group.options().set_lr(current_lr(total_steps));
+  detail::StepRecord record(n_train);
+  ProgressLine progress(options_.progress() && stderr_is_terminal(), epoch_ + 1, options_.epochs(),
+                        batches.size(), start);
+  model_.module->train();
+  try {
+    for (const auto& batch : batches) {
+      record.add(train_step(batch, n_train, total_steps));
+      if (progress.due()) {
+        read_checked(record);
+        progress.draw(record);
+      }
     }
-    kl_weight = current_kl_weight();
-    clear_gradients(*optimizer_);
-    torch::Tensor nll;
-    torch::Tensor first_output;
-    for (int64_t sample = 0; sample < options_.train_samples(); ++sample) {
-      auto output = model_.forward(batch.inputs);
-      auto term = likelihood_->nll(output, batch.targets);
-      nll = nll.defined() ? nll + term : term;
-      if (sample == 0) first_output = output;
-    }
-    if (options_.train_samples() > 1) nll = nll / static_cast<double>(options_.train_samples());
-    auto kl = kl_divergence(*model_.module);
-    const double nll_now = nll.item<double>();
-    kl_value = kl.item<double>();
-    if (!std::isfinite(nll_now) || !std::isfinite(kl_value)) {
-      if (show_progress) std::fputc('\n', stderr);
-      throw NonFiniteLossError(fmt::format(
-          "training stopped at step {} (epoch {}, batch {}): the {} is {}{}", step_ + 1, epoch_ + 1,
-          batch_index + 1, std::isfinite(nll_now) ? "KL" : "NLL",
-          std::isfinite(nll_now) ? kl_value : nll_now,
-          options_.checkpoint_path().empty()
-              ? ""
-              : fmt::format("; the last good checkpoint is {}", options_.checkpoint_path())));
-    }
-    auto loss = kl_weight > 0 ? nll + (kl_weight / n_train) * kl : nll;
-    loss.backward();
-    if (options_.grad_clip_norm() > 0) {
-      torch::nn::utils::clip_grad_norm_(parameters(), options_.grad_clip_norm());
-    }
-    optimizer_->step();
-    ++step_;
-    ++batch_index;
-
-    const int64_t size = batch.size();
-    seen += size;
-    nll_sum += nll_now * static_cast<double>(size);
-    loss_sum += (nll_now + kl_weight * kl_value / n_train) * static_cast<double>(size);
-    if (likelihood_->is_classification()) {
-      correct += first_output.argmax(1).eq(batch.targets).sum().item<int64_t>();
-    }
-    if (show_progress) {
-      const double elapsed = seconds_since(start);
-      const double rate = static_cast<double>(seen) / elapsed;
-      print_progress(epoch_ + 1, options_.epochs(), batch_index, batches, rate,
-                     elapsed / batch_index * static_cast<double>(batches - batch_index),
-                     loss_sum / static_cast<double>(seen));
-    }
+  } catch (...) {
+    read_checked(record);  // a non-finite loss before the error is the cause to report
+    throw;
   }
-  if (show_progress) std::fputc('\n', stderr);
+  read_checked(record);
+  progress.finish(record);
   ++epoch_;
+  const auto stats = epoch_stats(record.totals(), n_train, seconds_since(start));
+  run_epoch_hooks(stats);
+  return stats;
+}
 
+detail::StepResult Trainer::train_step(const Batch& batch, double n_train, int64_t total_steps) {
+  apply_lr_schedule(total_steps);
+  const double kl_weight =
+      kl_warmup_weight(options_.kl_weight(), options_.kl_warmup_steps(), step_);
+  clear_gradients(*optimizer_);
+  auto [nll, output] = sampled_nll(batch);
+  auto kl = kl_divergence(*model_.module);
+  auto loss = kl_weight > 0 ? nll + (kl_weight / n_train) * kl : nll;
+  loss.backward();
+  if (options_.grad_clip_norm() > 0) clip_gradient_norm(parameters(), options_.grad_clip_norm());
+  optimizer_->step();
+  ++step_;
+  detail::StepResult result{nll.detach(), kl.detach(), {}, 0, batch.size(), kl_weight};
+  if (likelihood_->is_classification()) {
+    std::tie(result.correct, result.predictions) = count_correct(output, batch.targets);
+  }
+  return result;
+}
+
+void Trainer::apply_lr_schedule(int64_t total_steps) {
+  auto& groups = optimizer_->param_groups();
+  for (size_t i = 0; i < groups.size(); ++i) {
+    // A group added to the optimizer after set_optimizer starts from its current rate.
+    if (i == base_lrs_.size()) base_lrs_.push_back(groups[i].options().get_lr());
+    groups[i].options().set_lr(lr_schedule_->lr(base_lrs_[i], step_, total_steps));
+  }
+}
+
+std::pair<torch::Tensor, torch::Tensor> Trainer::sampled_nll(const Batch& batch) {
+  torch::Tensor nll, first_output;
+  for (int64_t sample = 0; sample < options_.train_samples(); ++sample) {
+    auto output = model_.forward(batch.inputs);
+    auto term = likelihood_->nll(output, batch.targets);
+    nll = nll.defined() ? nll + term : term;
+    if (sample == 0) first_output = output;
+  }
+  if (options_.train_samples() > 1) nll = nll / static_cast<double>(options_.train_samples());
+  return {nll, first_output};
+}
+
+void Trainer::read_checked(detail::StepRecord& record) const {
+  const auto bad = record.read();
+  if (!bad) return;
+  const int64_t batch = bad->index + 1;
+  const int64_t step = step_ - record.steps_added() + batch;
+  const auto& checkpoint = options_.checkpoint_path();
+  throw NonFiniteLossError(fmt::format(
+      "training stopped at step {} (epoch {}, batch {}): the {} is {}{}", step, epoch_ + 1, batch,
+      bad->term, bad->value,
+      checkpoint.empty() ? "" : fmt::format("; the last good checkpoint is {}", checkpoint)));
+}
+
+EpochStats Trainer::epoch_stats(const detail::StepTotals& totals, double n_train,
+                                double seconds) const {
+  const auto examples = static_cast<double>(totals.examples);
   EpochStats stats;
   stats.epoch = epoch_;
   stats.step = step_;
-  stats.seconds = seconds_since(start);
-  stats.nll = nll_sum / static_cast<double>(seen);
-  stats.kl = kl_value;
-  stats.kl_weight = kl_weight;
-  stats.loss = loss_sum / static_cast<double>(seen);
-  stats.elbo = -(stats.nll + kl_value / n_train);
+  stats.seconds = seconds;
+  stats.nll = totals.nll_sum / examples;
+  stats.kl = totals.last_kl;
+  stats.kl_weight = totals.last_kl_weight;
+  stats.loss = totals.loss_sum / examples;
+  stats.elbo = -(stats.nll + stats.kl / n_train);
   stats.accuracy = likelihood_->is_classification()
-                       ? static_cast<double>(correct) / static_cast<double>(seen)
+                       ? totals.correct / static_cast<double>(totals.predictions)
                        : std::nan("");
-  stats.images_per_second = static_cast<double>(seen) / stats.seconds;
+  stats.images_per_second = examples / seconds;
   stats.lr = optimizer_->param_groups().front().options().get_lr();
   stats.prior_scales = prior_scales(*model_.module);
-
-  if (!options_.log_path().empty()) {
-    std::ofstream log(options_.log_path(), std::ios::app);
-    TORCH_CHECK(log.good(), "Trainer: cannot open the log file '", options_.log_path(),
-                "' for appending");
-    log << to_json_line(stats) << '\n';
-  }
-  if (!options_.checkpoint_path().empty()) save_checkpoint(options_.checkpoint_path());
-  if (on_epoch) on_epoch(stats);
   return stats;
+}
+
+void Trainer::run_epoch_hooks(const EpochStats& stats) const {
+  for (const auto& hook : epoch_hooks_) hook(*this, stats);
+  if (on_epoch) on_epoch(stats);
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
@@ -217,11 +352,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
   archive.write("bayesnn_checkpoint", torch::tensor(int64_t{1}));
   archive.write("epoch", torch::tensor(epoch_));
   archive.write("step", torch::tensor(step_));
-  {
-    auto generator = at::detail::getDefaultCPUGenerator();
-    std::lock_guard<std::mutex> lock(generator.mutex());
-    archive.write("rng_cpu", generator.get_state(), /*is_buffer=*/true);
-  }
+  write_generator_states(archive);
   torch::serialize::OutputArchive model_archive, likelihood_archive, optimizer_archive;
   model_.module->save(model_archive);
   likelihood_->save(likelihood_archive);
@@ -237,14 +368,15 @@ void Trainer::save_checkpoint(const std::string& path) const {
 void Trainer::load_checkpoint(const std::string& path) {
   TORCH_CHECK(std::filesystem::exists(path), "Trainer: no checkpoint at '", path, "'");
   torch::serialize::InputArchive archive;
-  torch::Tensor marker, epoch, step, rng;
+  torch::Tensor marker, epoch, step;
+  std::vector<std::pair<c10::Device, torch::Tensor>> generator_states;
   torch::serialize::InputArchive model_archive, likelihood_archive, optimizer_archive;
   try {
     archive.load_from(path, torch::kCPU);
     archive.read("bayesnn_checkpoint", marker);
     archive.read("epoch", epoch);
     archive.read("step", step);
-    archive.read("rng_cpu", rng, /*is_buffer=*/true);
+    generator_states = read_generator_states(archive);
     archive.read("model", model_archive);
     archive.read("likelihood", likelihood_archive);
     archive.read("optimizer", optimizer_archive);
@@ -261,9 +393,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   likelihood_->to(options_.device());
   epoch_ = epoch.item<int64_t>();
   step_ = step.item<int64_t>();
-  auto generator = at::detail::getDefaultCPUGenerator();
-  std::lock_guard<std::mutex> lock(generator.mutex());
-  generator.set_state(rng);
+  set_generator_states(generator_states);
 }
 
 }  // namespace bayesnn

@@ -2,21 +2,30 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <c10/core/Device.h>
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
 #include "bayesnn/dataset.h"
+#include "bayesnn/epoch_hooks.h"
 #include "bayesnn/likelihood.h"
 #include "bayesnn/model.h"
+#include "bayesnn/schedule.h"
 
 namespace bayesnn {
+
+namespace detail {  // bayesnn/src/step_record.h
+struct StepResult;
+struct StepTotals;
+class StepRecord;
+}  // namespace detail
 
 /// Options of `Trainer`: minibatch ADVI.
 ///
@@ -32,61 +41,47 @@ struct TrainerOptions {
   TORCH_ARG(int64_t, batch_size) = 128;
   /// Adam's learning rate (ignored when the caller supplies its own optimizer).
   TORCH_ARG(double, lr) = 1e-3;
-  /// The learning rate decays by a cosine from `lr` to `lr * lr_final_fraction` over all steps;
-  /// 1 keeps it constant.
+  /// The learning rate decays by a cosine (`CosineLrSchedule`) from the optimizer's rate to
+  /// this fraction of it over all steps; 1 keeps it constant (`ConstantLrSchedule`).
   TORCH_ARG(double, lr_final_fraction) = 1.0;
   /// Monte Carlo samples of the network per step; the NLL is averaged over them.
   TORCH_ARG(int64_t, train_samples) = 1;
   /// The weight of the KL term: loss = NLL + kl_weight * KL / N_train (1: the ELBO).
   TORCH_ARG(double, kl_weight) = 1.0;
-  /// KL warm-up: kl_weight ramps linearly from 0 over the first this many steps (0: off).
+  /// KL warm-up: kl_weight ramps linearly from 0 over the first this many steps (0: off;
+  /// `kl_warmup_weight`).
   TORCH_ARG(int64_t, kl_warmup_steps) = 0;
   /// Clip the gradient's global L2 norm to this value (0: off).
   TORCH_ARG(double, grad_clip_norm) = 0.0;
   /// Drop the last partial batch of each epoch.
   TORCH_ARG(bool, drop_last) = false;
-  /// Seeds the batch order and torch's global generators (the noise of the estimators).
+  /// Seeds the batch order. The noise of the estimators comes from torch's global generators,
+  /// which the program seeds itself (`torch::manual_seed`).
   TORCH_ARG(uint64_t, seed) = 0;
   /// Where the model and batches live.
   TORCH_ARG(torch::Device, device) = torch::kCPU;
-  /// One JSON line per epoch is appended here ("" : no log).
+  /// One JSON line per epoch is appended here ("" : no log; `json_log_hook`).
   TORCH_ARG(std::string, log_path) = "";
-  /// A checkpoint is written here after every epoch, atomically ("" : none).
+  /// A checkpoint is written here after every epoch, atomically ("" : none; `checkpoint_hook`).
   TORCH_ARG(std::string, checkpoint_path) = "";
   /// A progress line on a terminal (never when stderr is not a terminal).
   TORCH_ARG(bool, progress) = true;
-  /// Calls `reuse_freed_memory()` (memory.h) when the trainer is built: freed tensors' memory
-  /// stays in the process for the next step instead of being faulted in afresh.
-  TORCH_ARG(bool, reuse_freed_memory) = true;
 };
 
-/// What one epoch of training did; also one line of the JSON log.
-struct EpochStats {
-  int64_t epoch = 0;             ///< 1-based epoch number
-  int64_t step = 0;              ///< optimizer steps so far
-  double elbo = 0;               ///< per datum: -(nll + kl / N), with the full KL weight
-  double nll = 0;                ///< mean NLL over the epoch's examples
-  double kl = 0;                 ///< KL(q || p) at the end of the epoch (whole model)
-  double kl_weight = 0;          ///< the KL weight at the end of the epoch (after warm-up)
-  double loss = 0;               ///< mean minimised loss: nll + kl_weight * kl / N
-  double accuracy = 0;           ///< train accuracy of the sampled predictions (classification)
-  double seconds = 0;            ///< wall time of the epoch
-  double images_per_second = 0;  ///< examples per second
-  double lr = 0;                 ///< learning rate at the end of the epoch
-  std::map<std::string, double> prior_scales;  ///< every learned prior scale by name
-};
-
-/// The JSON line of `stats` (keys as the field names).
-std::string to_json_line(const EpochStats& stats);
-
-/// Thrown when the loss becomes NaN or infinite; the message names the step and the term.
+/// Thrown when the loss becomes NaN or infinite (the message names the step and the term), or
+/// when a checkpoint would hold a non-finite parameter (`checkpoint_hook`; it names the
+/// parameter).
 class NonFiniteLossError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 /// Minibatch ADVI: minimises the negative ELBO per datum, mean NLL of the batch +
-/// kl_weight * KL / N_train, with Adam (or any optimizer), on CPU or CUDA.
+/// kl_weight * KL / N_train, with Adam (or any optimizer), on CPU or CUDA, over a `Dataset` of
+/// `{inputs, targets}` of any shape. A step does not wait for the device: the losses are read
+/// when the progress line is drawn (at most twice a second, on a terminal) and at the end of
+/// the epoch. The program seeds torch's generators (`torch::manual_seed`) and chooses the
+/// allocator setting (`reuse_freed_memory`, memory.h) itself.
 ///
 /// Example:
 /// ```
@@ -96,42 +91,74 @@ class NonFiniteLossError : public std::runtime_error {
 /// ```
 class Trainer {
  public:
+  /// Moves the model and the likelihood to `options.device()` and builds Adam (`FusedAdam`) over
+  /// `parameters()`; installs the log and checkpoint hooks the options name.
   Trainer(Model model, TrainerOptions options,
           std::shared_ptr<Likelihood> likelihood = std::make_shared<CategoricalLikelihood>());
 
-  /// Replaces the default Adam (`FusedAdam`); build it over `parameters()`.
+  /// Replaces the default Adam (`FusedAdam`); build it over `parameters()`. Its parameter
+  /// groups' learning rates are the base rates of the schedule.
   void set_optimizer(std::unique_ptr<torch::optim::Optimizer> optimizer);
+  /// Replaces the learning-rate schedule, which sets every parameter group's rate before each
+  /// step from the group's base rate (default: `CosineLrSchedule(lr_final_fraction)` when
+  /// that is below 1, else `ConstantLrSchedule`).
+  void set_lr_schedule(std::unique_ptr<LrSchedule> schedule);
+  /// Adds a hook run after every epoch, after the hooks added before it (the options' log,
+  /// then checkpoint hook, come first) and before `on_epoch`.
+  void add_epoch_hook(EpochHook hook);
   /// The parameters trained: the model's and the likelihood's.
   std::vector<torch::Tensor> parameters() const;
 
   /// Trains from the current epoch to `options.epochs()`; returns the stats of each epoch run.
   /// Throws `NonFiniteLossError` (after which the last checkpoint is still the last good one).
   std::vector<EpochStats> fit(const Dataset& train);
-  /// Trains one epoch.
+  /// Trains one epoch, then runs the epoch hooks and `on_epoch`. Throws `NonFiniteLossError`
+  /// naming the first step whose NLL or KL was not finite, before any hook runs; the trainer's
+  /// own parameters are then past that step (reload the last checkpoint to go on).
   EpochStats train_epoch(const Dataset& train);
 
-  /// Writes model, likelihood, optimizer state, epoch, step and RNG state to `path` through a
-  /// temporary file and a rename, so a crash while saving leaves the previous file intact.
+  /// Writes model, likelihood, optimizer state, epoch, step and the CPU and CUDA generators'
+  /// states to `path` through a temporary file and a rename, so a crash while saving leaves the
+  /// previous file intact.
   void save_checkpoint(const std::string& path) const;
-  /// Restores what `save_checkpoint` wrote; throws naming the file if it is missing or corrupt.
+  /// Restores what `save_checkpoint` wrote (the CUDA generators where the file has them);
+  /// throws naming the file if it is missing or corrupt.
   void load_checkpoint(const std::string& path);
 
-  /// Called after every epoch (e.g. to evaluate on held-out data).
+  /// Called after every epoch and its hooks (e.g. to evaluate on held-out data).
   std::function<void(const EpochStats&)> on_epoch;
 
+  /// Epochs trained so far.
   int64_t epoch() const { return epoch_; }
+  /// Optimizer steps taken so far.
   int64_t step() const { return step_; }
+  /// The options the trainer was built with.
   const TrainerOptions& options() const { return options_; }
+  /// The optimizer that takes the steps.
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  /// The learning-rate schedule in use.
+  const LrSchedule& lr_schedule() const { return *lr_schedule_; }
+  /// The network trained.
+  const Model& model() const { return model_; }
+  /// The likelihood of the targets given the network's output.
+  const Likelihood& likelihood() const { return *likelihood_; }
 
  private:
-  double current_kl_weight() const;
-  double current_lr(int64_t total_steps) const;
+  void check_options() const;
+  detail::StepResult train_step(const Batch& batch, double n_train, int64_t total_steps);
+  void apply_lr_schedule(int64_t total_steps);
+  std::pair<torch::Tensor, torch::Tensor> sampled_nll(const Batch& batch);
+  void read_checked(detail::StepRecord& record) const;
+  EpochStats epoch_stats(const detail::StepTotals& totals, double n_train, double seconds) const;
+  void run_epoch_hooks(const EpochStats& stats) const;
 
   Model model_;
   TrainerOptions options_;
   std::shared_ptr<Likelihood> likelihood_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<double> base_lrs_;
+  std::unique_ptr<LrSchedule> lr_schedule_;
+  std::vector<EpochHook> epoch_hooks_;
   int64_t epoch_ = 0;
   int64_t step_ = 0;
 };
