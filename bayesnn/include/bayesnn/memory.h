@@ -9,7 +9,7 @@ namespace bayesnn {
 /// development machine). Raises the threshold to its maximum (32 MiB) and stops trimming the
 /// heap. Process-wide and permanent; the peak resident memory stays what it was, the memory
 /// is simply not returned between steps. Returns false where the C library is not glibc
-/// (nothing changes). `Trainer` calls it unless `TrainerOptions::reuse_freed_memory(false)`.
+/// (nothing changes). A program calls it in its `main` (bayesnn-experiment and the bench do).
 bool reuse_freed_memory();
 
 }  // namespace bayesnn
