@@ -8,8 +8,8 @@
 #include <set>
 
 #include "bayesnn/dataset.h"
-#include "bayesnn/mnist.h"
 #include "bayesnn/idx.h"
+#include "bayesnn/mnist.h"
 #include "support/idx_files.h"
 #include "support/real_data.h"
 

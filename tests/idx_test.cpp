@@ -3,8 +3,8 @@
 #include <torch/torch.h>
 
 #include "bayesnn/dataset.h"
-#include "bayesnn/mnist.h"
 #include "bayesnn/idx.h"
+#include "bayesnn/mnist.h"
 #include "support/idx_files.h"
 
 namespace bnn = bayesnn;
