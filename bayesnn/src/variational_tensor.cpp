@@ -12,17 +12,16 @@
 
 namespace bayesnn {
 
-// This step's fused pass: the term, its sums, and what makes them valid.
-struct Step {
-  GaussianTerm kind = GaussianTerm::kDraw;
-  at::Tensor term;
-  at::Tensor sums;
-  c10::intrusive_ptr<BackwardRan> backward_ran;
-  int64_t mean_version = -1;
-  int64_t log_sigma_version = -1;
-};
-
 struct VariationalTensor::State {
+  // This step's fused pass: the term, its sums, and what makes them valid.
+  struct Step {
+    GaussianTerm kind = GaussianTerm::kDraw;
+    at::Tensor term;
+    at::Tensor sums;
+    c10::intrusive_ptr<BackwardRan> backward_ran;
+    int64_t mean_version = -1;
+    int64_t log_sigma_version = -1;
+  };
   at::Tensor mean;
   at::Tensor log_sigma;
   PriorModule prior{nullptr};
@@ -105,7 +104,7 @@ at::Tensor VariationalTensor::kl() const {
 }
 
 void VariationalTensor::set_mode(Mode mode) const {
-  state_->step = Step();
+  state_->step = State::Step();
   state_->held = at::Tensor();
   if (mode != Mode::kFrozen) return;
   at::NoGradGuard no_grad;
