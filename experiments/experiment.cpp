@@ -161,16 +161,25 @@ Data load_data(const ExperimentOptions& options, torch::Device device) {
 
 // --- Network -----------------------------------------------------------------------------------
 
-// The network --model names, its priors, estimator and initial values from the options.
-torch::nn::Sequential make_network(const ExperimentOptions& options) {
+// What --model and the prior options make.
+bnn::experiment::NetworkSpec network_spec(const ExperimentOptions& options) {
   bnn::experiment::NetworkSpec spec;
   spec.model = options.model;
+  if (!bnn::experiment::is_deterministic(options.model)) spec.prior = options.prior;
   spec.activation = options.activation;
   spec.estimator = bnn::parse_estimator(options.estimator);
   spec.prior_sd = options.prior_sd;
   spec.tau = options.tau;
+  spec.mixture_pi = options.mixture_pi;
+  spec.mixture_sigma1 = options.mixture_sigma1;
+  spec.mixture_sigma2 = options.mixture_sigma2;
   spec.init_log_sigma = options.init_log_sigma;
-  auto net = bnn::experiment::build_network(spec);
+  return spec;
+}
+
+// The network --model names, its priors, estimator and initial values from the options.
+torch::nn::Sequential make_network(const ExperimentOptions& options) {
+  auto net = bnn::experiment::build_network(network_spec(options));
   if (options.init_mean_sd > 0) bnn::experiment::init_means_normal(net, options.init_mean_sd);
   std::cout << net << '\n';
   return net;
@@ -196,7 +205,7 @@ bnn::TrainerOptions trainer_options(const ExperimentOptions& options, const Outp
 }
 
 bnn::PredictOptions predict_options(const ExperimentOptions& options, torch::Device device) {
-  const bool is_cnn = options.model == "cnn" || options.model == "hier-cnn";
+  const bool is_cnn = bnn::experiment::is_cnn(options.model);
   const int64_t batch = options.predict_batch > 0 ? options.predict_batch
                         : is_cnn                  ? kPredictBatchCnn
                                                   : kPredictBatchMlp;
@@ -284,6 +293,12 @@ TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const 
 
 // --- Evaluation --------------------------------------------------------------------------------
 
+// S = --test-samples for a Bayesian network; one for a deterministic twin, whose every sample is
+// the same.
+int64_t test_samples(const ExperimentOptions& options) {
+  return bnn::experiment::is_deterministic(options.model) ? 1 : options.test_samples;
+}
+
 // The posterior predictive of S = --test-samples draws on the test and the OOD images, and the
 // posterior-mean network's test probabilities.
 struct Results {
@@ -296,7 +311,7 @@ Results evaluate(const torch::nn::Sequential& net, const Data& data,
   const bnn::Model model = net;
   const auto predict = predict_options(options, device);
   const bool modal = options.prediction == "mode";
-  const int64_t samples = options.test_samples;
+  const int64_t samples = test_samples(options);
   Results results;
   results.mean_probs = bnn::predict(model, data.test.inputs, 0, predict).probs;
   results.test = bnn::experiment::evaluate(model, data.test.inputs, samples, modal, predict);
@@ -348,13 +363,58 @@ json uncertainty_metrics(const Results& results, const Data& data) {
   };
 }
 
-// The learned prior scales: their point values, and q(log s) of each hierarchical one.
-json prior_metrics(const torch::nn::Sequential& net) {
+// The prior of every weight and bias: its family, its name with its settings, and its
+// parameters ("none" for a deterministic twin).
+json prior_record(const ExperimentOptions& options) {
+  const auto spec = network_spec(options);
+  const auto family = bnn::experiment::prior_family(spec);
+  json parameters = json::object();
+  if (family == "fixed") parameters = {{"sd", options.prior_sd}};
+  if (family == "hierarchical" || family == "unit-hierarchical") {
+    parameters = {{"tau", options.tau}, {"init_sd", options.prior_sd}};
+  }
+  if (family == "scale-mixture") {
+    parameters = {{"pi", options.mixture_pi},
+                  {"sigma1", options.mixture_sigma1},
+                  {"sigma2", options.mixture_sigma2}};
+  }
+  const std::string name =
+      family == "none" ? "none" : bnn::to_string(bnn::experiment::prior_of(spec));
+  return {{"family", family}, {"name", name}, {"parameters", parameters}};
+}
+
+// The learned per-unit scales E_q[s_j] of each per-unit hierarchical prior: how many units, their
+// spread, and how many the prior has switched off (E_q[s_j] below 0.01).
+json unit_scale_metrics(const torch::nn::Sequential& net) {
+  json result = json::object();
+  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
+    const auto* prior = dynamic_cast<const bnn::PriorModuleImpl*>(item.value().get());
+    const auto* family =
+        prior == nullptr
+            ? nullptr
+            : dynamic_cast<const bnn::UnitHierarchicalPrior*>(&prior->prior().family());
+    if (family == nullptr) continue;
+    const auto scales = family->unit_scales(*prior).to(torch::kCPU, torch::kFloat64);
+    result[item.key()] = {{"units", scales.numel()},
+                          {"min", scales.min().item<double>()},
+                          {"median", scales.median().item<double>()},
+                          {"max", scales.max().item<double>()},
+                          {"below_0.01", scales.lt(0.01).sum().item<int64_t>()}};
+  }
+  return result;
+}
+
+// The prior, the learned prior scales: their point values, q(log s) of each hierarchical one,
+// and the per-unit scales' summary.
+json prior_metrics(const torch::nn::Sequential& net, const ExperimentOptions& options) {
   json posteriors = json::object();
   for (const auto& [name, moments] : bnn::experiment::log_scale_posteriors(net)) {
     posteriors[name] = {{"log_scale_mean", moments.first}, {"log_scale_sd", moments.second}};
   }
-  return {{"prior_scales", bnn::prior_scales(*net)}, {"prior_scale_posteriors", posteriors}};
+  return {{"prior", prior_record(options)},
+          {"prior_scales", bnn::prior_scales(*net)},
+          {"prior_scale_posteriors", posteriors},
+          {"unit_scales", unit_scale_metrics(net)}};
 }
 
 // What was run, on what, how long it took: enough to reproduce and compare runs.
@@ -368,7 +428,7 @@ json run_record(const ExperimentOptions& options, const Data& data, const Traini
       {"predict_seconds", results.test.seconds},
       {"ood_predict_seconds", results.ood.seconds},
       {"epochs", training.epochs},
-      {"test_samples", options.test_samples},
+      {"test_samples", test_samples(options)},
       {"train_images", data.train.size()},
       {"test_images", data.test.size()},
       {"ood_images", data.ood.size()},
@@ -392,7 +452,7 @@ json write_report(const torch::nn::Sequential& net, const Data& data,
                   const ExperimentOptions& options, torch::Device device) {
   json metrics = accuracy_metrics(results, data.test.targets);
   metrics.update(uncertainty_metrics(results, data));
-  metrics.update(prior_metrics(net));
+  metrics.update(prior_metrics(net, options));
   metrics.update(run_record(options, data, training, results, files, device));
   bnn::write_text_atomically(files.dir + "/metrics.json", metrics.dump(2) + "\n", "the metrics");
   bnn::experiment::write_predictions_csv(files.dir + "/predictions.csv", results.test,
@@ -414,7 +474,7 @@ void export_networks(torch::nn::Sequential net, const json& metrics, const Outpu
   metadata.extra["accuracy"] = fmt::format("{:.4f}", metrics.at("accuracy").get<double>());
   net->to(torch::kCPU);
   bnn::export_posterior_mean(net, files.dir + "/posterior_mean.pt", metadata);
-  bnn::export_predictive(net, files.dir + "/predictive.pt", options.test_samples, metadata);
+  bnn::export_predictive(net, files.dir + "/predictive.pt", test_samples(options), metadata);
 }
 
 void print_summary(const json& metrics, const ExperimentOptions& options, const std::string& out) {
@@ -422,7 +482,7 @@ void print_summary(const json& metrics, const ExperimentOptions& options, const 
       "{}: accuracy {:.2f} % (posterior predictive, S = {}), {:.2f} % (posterior mean), "
       "NLL {:.4f}, ECE {:.2f} %, misclassification AUROC (entropy) {}, OOD AUROC (entropy) {}; "
       "train {:.0f} s; wrote {}\n",
-      options.model, 100 * metrics.at("accuracy").get<double>(), options.test_samples,
+      options.model, 100 * metrics.at("accuracy").get<double>(), test_samples(options),
       100 * metrics.at("accuracy_posterior_mean").get<double>(), metrics.at("nll").get<double>(),
       100 * metrics.at("ece").get<double>(),
       metrics.at("misclassification_auroc").value("predictive_entropy", std::nan("")),

@@ -22,30 +22,64 @@ torch::nn::AnyModule activation(const std::string& name) {
   return torch::nn::AnyModule(torch::nn::Tanh());
 }
 
-Prior prior_of(const NetworkSpec& spec) {
-  const bool hierarchical = spec.model.rfind("hier-", 0) == 0;
-  return hierarchical ? Prior::hierarchical(spec.tau, spec.prior_sd) : Prior::fixed(spec.prior_sd);
-}
-
-BayesLinear dense(const NetworkSpec& spec, int64_t in, int64_t out) {
+BayesLinear bayes_dense(const NetworkSpec& spec, int64_t in, int64_t out) {
   return BayesLinear(BayesLinearOptions(in, out)
                          .prior(prior_of(spec))
                          .estimator(spec.estimator)
                          .log_sigma_init(spec.init_log_sigma));
 }
 
-BayesConv2d conv(const NetworkSpec& spec, int64_t in, int64_t out) {
+BayesConv2d bayes_conv(const NetworkSpec& spec, int64_t in, int64_t out) {
   return BayesConv2d(BayesConv2dOptions(in, out, kCnnKernel)
                          .prior(prior_of(spec))
                          .estimator(spec.estimator)
                          .log_sigma_init(spec.init_log_sigma));
 }
 
+// A dense or convolutional layer: Bayesian, or a plain torch one for the deterministic twins.
+torch::nn::AnyModule dense(const NetworkSpec& spec, int64_t in, int64_t out) {
+  if (is_deterministic(spec.model)) return torch::nn::AnyModule(torch::nn::Linear(in, out));
+  return torch::nn::AnyModule(bayes_dense(spec, in, out));
+}
+
+torch::nn::AnyModule conv(const NetworkSpec& spec, int64_t in, int64_t out) {
+  if (is_deterministic(spec.model)) {
+    return torch::nn::AnyModule(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kCnnKernel)));
+  }
+  return torch::nn::AnyModule(bayes_conv(spec, in, out));
+}
+
 }  // namespace
+
+bool is_deterministic(const std::string& model) { return model.rfind("det-", 0) == 0; }
+
+bool is_cnn(const std::string& model) {
+  return model.size() >= 3 && model.compare(model.size() - 3, 3, "cnn") == 0;
+}
+
+std::string prior_family(const NetworkSpec& spec) {
+  if (is_deterministic(spec.model)) return "none";
+  if (spec.model.rfind("hier-", 0) == 0) return "hierarchical";
+  return spec.prior;
+}
+
+Prior prior_of(const NetworkSpec& spec) {
+  const auto family = prior_family(spec);
+  if (family == "fixed") return Prior::fixed(spec.prior_sd);
+  if (family == "hierarchical") return Prior::hierarchical(spec.tau, spec.prior_sd);
+  if (family == "unit-hierarchical") return Prior::unit_hierarchical(spec.tau, spec.prior_sd);
+  TORCH_CHECK(family == "scale-mixture", "--prior ", family, " for --model ", spec.model,
+              ": expected fixed, hierarchical, scale-mixture or unit-hierarchical");
+  return Prior::scale_mixture(spec.mixture_pi, spec.mixture_sigma1, spec.mixture_sigma2);
+}
 
 torch::nn::Sequential build_network(const NetworkSpec& spec) {
   torch::nn::Sequential net;
-  if (spec.model == "mlp" || spec.model == "hier-mlp") {
+  TORCH_CHECK(spec.model == "mlp" || spec.model == "hier-mlp" || spec.model == "det-mlp" ||
+                  spec.model == "cnn" || spec.model == "hier-cnn" || spec.model == "det-cnn",
+              "unknown model '", spec.model,
+              "': expected mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn");
+  if (!is_cnn(spec.model)) {
     net->push_back("flatten", torch::nn::Flatten());
     net->push_back("fc1", dense(spec, kImageSide * kImageSide, kMlpHidden));
     net->push_back("act1", activation(spec.activation));
@@ -54,8 +88,6 @@ torch::nn::Sequential build_network(const NetworkSpec& spec) {
     net->push_back("fc3", dense(spec, kMlpHidden, kClasses));
     return net;
   }
-  TORCH_CHECK(spec.model == "cnn" || spec.model == "hier-cnn", "unknown model '", spec.model,
-              "': expected mlp, hier-mlp, cnn or hier-cnn");
   // 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4.
   const int64_t side = ((kImageSide - kCnnKernel + 1) / 2 - kCnnKernel + 1) / 2;
   net->push_back("conv1", conv(spec, 1, kCnnChannels));

@@ -1,4 +1,5 @@
-// The article's four networks as torch::nn::Sequential models of bayesnn layers.
+// The article's four networks as torch::nn::Sequential models of bayesnn layers, with any prior,
+// and their deterministic twins of plain torch layers.
 #pragma once
 
 #include <map>
@@ -7,24 +8,39 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include "bayesnn/estimator.h"
+#include "bayesnn/prior.h"
 
 namespace bayesnn::experiment {
 
 /// What a network is built from.
 struct NetworkSpec {
-  std::string model = "mlp";        ///< mlp, hier-mlp, cnn or hier-cnn
+  std::string model = "mlp";        ///< mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn
+  std::string prior = "fixed";      ///< fixed, hierarchical, scale-mixture, unit-hierarchical
   std::string activation = "relu";  ///< relu or tanh
   Estimator estimator = Estimator::kLocalReparameterization;
-  double prior_sd = 0.1;         ///< fixed prior sd; initial sd of a hierarchical prior
-  double tau = 1.0;              ///< HalfNormal(tau) hyperprior (hier-*)
-  double init_log_sigma = -6.0;  ///< every *_log_sigma starts here
+  double prior_sd = 0.1;        ///< fixed prior sd; initial sd of a hierarchical prior
+  double tau = 1.0;             ///< HalfNormal(tau) hyperprior (hierarchical priors)
+  double mixture_pi = 0.5;      ///< scale mixture: weight of the wide component
+  double mixture_sigma1 = 1.0;  ///< scale mixture: the wide component's sd
+  double mixture_sigma2 = 0.0024787521766663585;  ///< the narrow one's (e^-6)
+  double init_log_sigma = -6.0;                   ///< every *_log_sigma starts here
 };
+
+/// det-mlp, det-cnn: the twins of plain torch layers.
+bool is_deterministic(const std::string& model);
+/// cnn, hier-cnn, det-cnn.
+bool is_cnn(const std::string& model);
+/// The prior family `spec` gives every weight and bias: hier-* are the article's names for
+/// "hierarchical", the twins have "none", the others `spec.prior`.
+std::string prior_family(const NetworkSpec& spec);
+/// The prior of every weight and bias of a Bayesian network of `spec`.
+Prior prior_of(const NetworkSpec& spec);
 
 /// mlp/hier-mlp: flatten → fc1 784→800 → act → fc2 800→800 → act → fc3 800→10.
 /// cnn/hier-cnn: conv1 32@5x5 → act → pool → conv2 32@5x5 → act → pool → flatten →
 /// fc1 512→256 → act → fc2 256→10 (valid convolutions, 2x2 max-pooling). Every weight and
-/// bias is Bayesian with its own prior: N(0, prior_sd²), or for hier-* s ~ HalfNormal(tau),
-/// w | s ~ N(0, s²).
+/// bias is Bayesian with its own prior (`prior_of`); det-* have plain torch::nn::Linear and
+/// Conv2d layers instead, initialised as torch does.
 torch::nn::Sequential build_network(const NetworkSpec& spec);
 
 /// Re-initialises every `*_mean` parameter of `net` from N(0, sd²) (the article's testval).

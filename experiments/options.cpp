@@ -1,6 +1,7 @@
 #include "options.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -46,9 +47,17 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
       CLI::MultiOptionPolicy::TakeLast);
 
   app.add_option("--model", o.model,
-                 "Network: mlp (784-800-800-10, N(0, prior-sd²) priors), "
-                 "hier-mlp (HalfNormal(tau) prior sd per tensor), cnn, hier-cnn")
-      ->check(CLI::IsMember({"mlp", "hier-mlp", "cnn", "hier-cnn"}));
+                 "Network: mlp (784-800-800-10), cnn (conv 32@5x5, pool, conv 32@5x5, pool, "
+                 "dense 256, dense 10), hier-mlp and hier-cnn (the article's names for --prior "
+                 "hierarchical), det-mlp and det-cnn (their deterministic twins: plain torch "
+                 "layers, the same schedule)")
+      ->check(CLI::IsMember({"mlp", "hier-mlp", "det-mlp", "cnn", "hier-cnn", "det-cnn"}));
+  app.add_option("--prior", o.prior,
+                 "Prior of every weight and bias (mlp, cnn): fixed N(0, prior-sd²) (the "
+                 "default), hierarchical (one sd per tensor, HalfNormal(tau)), scale-mixture "
+                 "(mixture-pi N(0, mixture-sigma1²) + (1 - mixture-pi) N(0, mixture-sigma2²)), "
+                 "unit-hierarchical (one sd per output unit, HalfNormal(tau))")
+      ->check(CLI::IsMember({"fixed", "hierarchical", "scale-mixture", "unit-hierarchical"}));
   app.add_option("--estimator", o.estimator, "Training estimator of each layer's output")
       ->check(CLI::IsMember({"reparam", "local", "flipout"}));
   app.add_option("--activation", o.activation, "Hidden activation")
@@ -66,7 +75,16 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
       ->check(CLI::PositiveNumber);
   app.add_option("--prior-sd", o.prior_sd, "sd of the fixed N(0, sd²) prior (mlp, cnn)")
       ->check(CLI::PositiveNumber & kFinite);
-  app.add_option("--tau", o.tau, "Scale of the HalfNormal(tau) hyperprior (hier-mlp, hier-cnn)")
+  app.add_option("--tau", o.tau,
+                 "Scale of the HalfNormal(tau) hyperprior (hierarchical and unit-hierarchical)")
+      ->check(CLI::PositiveNumber & kFinite);
+  app.add_option("--mixture-pi", o.mixture_pi,
+                 "Scale mixture: weight of the wide component, strictly between 0 and 1")
+      ->check(CLI::Range(0.0, 1.0) & kFinite);
+  app.add_option("--mixture-sigma1", o.mixture_sigma1, "Scale mixture: the wide component's sd")
+      ->check(CLI::PositiveNumber & kFinite);
+  app.add_option("--mixture-sigma2", o.mixture_sigma2,
+                 "Scale mixture: the narrow component's sd (default e^-6)")
       ->check(CLI::PositiveNumber & kFinite);
   app.add_option("--init-log-sigma", o.init_log_sigma,
                  "Initial value of every *_log_sigma (log of the posterior sd)")
@@ -123,6 +141,23 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     exit_code = app.exit(error);
+    return std::nullopt;
+  }
+
+  // hier-* are the article's names for --prior hierarchical; the twins have no prior.
+  const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
+  if ((hier && !o.prior.empty() && o.prior != "hierarchical") || (det && !o.prior.empty())) {
+    std::fprintf(stderr, "--prior %s: --model %s %s\n", o.prior.c_str(), o.model.c_str(),
+                 det ? "is deterministic and has no prior"
+                     : "is the article's name for --prior hierarchical");
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (o.prior.empty()) o.prior = hier ? "hierarchical" : det ? "none" : "fixed";
+  if (o.prior == "scale-mixture" && (o.mixture_pi <= 0 || o.mixture_pi >= 1)) {
+    std::fprintf(stderr, "--mixture-pi %g: expected a weight strictly between 0 and 1\n",
+                 o.mixture_pi);
+    exit_code = 2;
     return std::nullopt;
   }
 

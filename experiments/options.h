@@ -12,7 +12,9 @@ namespace bayesnn::experiment {
 /// Everything one run of `bayesnn-experiment` is configured by; the defaults are the
 /// recommended (full-schedule) settings, `--preset article` the article's.
 struct ExperimentOptions {
-  std::string model = "mlp";        ///< mlp, hier-mlp, cnn or hier-cnn
+  std::string model = "mlp";        ///< mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn
+  std::string prior;                ///< as parsed: fixed, hierarchical, scale-mixture,
+                                    ///< unit-hierarchical; hier-*: hierarchical; det-*: none
   std::string estimator = "local";  ///< reparam, local or flipout (training)
   std::string activation = "relu";  ///< relu or tanh
   int64_t epochs = 20;              ///< training epochs
@@ -22,8 +24,11 @@ struct ExperimentOptions {
   int64_t train_samples = 1;        ///< Monte Carlo samples of the network per step
   int64_t test_samples = 100;       ///< posterior samples S of the predictive
   double prior_sd = 0.1;            ///< sd of the fixed N(0, sd²) prior (mlp, cnn)
-  double tau = 1.0;                 ///< HalfNormal(tau) hyperprior scale (hier-*)
-  double init_log_sigma = -6.0;     ///< initial value of every *_log_sigma
+  double tau = 1.0;                 ///< HalfNormal(tau) hyperprior scale (hierarchical priors)
+  double mixture_pi = 0.5;          ///< scale mixture: the wide component's weight
+  double mixture_sigma1 = 1.0;      ///< scale mixture: the wide component's sd
+  double mixture_sigma2 = 0.0024787521766663585;  ///< scale mixture: the narrow one's (e^-6)
+  double init_log_sigma = -6.0;                   ///< initial value of every *_log_sigma
   double init_mean_sd = 0.0;        ///< > 0: means start N(0, sd²); 0: torch's initialisation
   double kl_weight = 1.0;           ///< 1: the ELBO; other values are a tempered posterior
   double kl_warmup = 1.0;           ///< the KL weight ramps up linearly over this many epochs
@@ -46,12 +51,12 @@ struct ExperimentOptions {
 
 /// metrics.json's "options": every option by its field name, as parsed (the command line itself
 /// is metrics.json's "command").
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, estimator, activation, epochs,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, activation, epochs,
                                    batch_size, lr, lr_final, train_samples, test_samples, prior_sd,
-                                   tau, init_log_sigma, init_mean_sd, kl_weight, kl_warmup,
-                                   prediction, predict_batch, train_limit, test_limit, eval_every,
-                                   seed, device, threads, blas_threads, data, ood_data, out, resume,
-                                   preset)
+                                   tau, mixture_pi, mixture_sigma1, mixture_sigma2, init_log_sigma,
+                                   init_mean_sd, kl_weight, kl_warmup, prediction, predict_batch,
+                                   train_limit, test_limit, eval_every, seed, device, threads,
+                                   blas_threads, data, ood_data, out, resume, preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

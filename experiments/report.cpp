@@ -57,6 +57,10 @@ Evaluation evaluate(const Model& model, const torch::Tensor& images, int64_t sam
 }
 
 std::map<std::string, torch::Tensor> uncertainty_scores(const Evaluation& evaluation) {
+  if (evaluation.samples == 1) {
+    return {{"predictive_entropy", evaluation.entropy},
+            {"max_probability", 1.0 - evaluation.probability}};
+  }
   return {{"predictive_entropy", evaluation.entropy},
           {"expected_entropy", evaluation.expected_entropy},
           {"mutual_information", evaluation.mutual_information},

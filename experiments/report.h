@@ -37,7 +37,8 @@ Evaluation evaluate(const Model& model, const torch::Tensor& images, int64_t sam
 /// Every uncertainty score of `evaluation`, oriented so that higher means more uncertain:
 /// predictive_entropy, expected_entropy, mutual_information, variation_ratio,
 /// chi_square (scored as -X²: a more uniform vote is less certain) and
-/// max_probability (scored as 1 - p̄ of the predicted class).
+/// max_probability (scored as 1 - p̄ of the predicted class). With one sample (a deterministic
+/// network) only predictive_entropy and max_probability: the others measure disagreement.
 std::map<std::string, torch::Tensor> uncertainty_scores(const Evaluation& evaluation);
 
 /// The AUROC of every score (higher = more uncertain) as a detector of `positives` (bool [N]),

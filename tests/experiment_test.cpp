@@ -135,12 +135,12 @@ void require_finite_number(const json& metrics, const std::string& key) {
   REQUIRE(std::isfinite(metrics[key].get<double>()));
 }
 
-// A non-empty object of finite AUROCs in [0, 1].
-void require_auroc_object(const json& metrics, const std::string& key) {
+// An object of at least `scores` finite AUROCs in [0, 1].
+void require_auroc_object(const json& metrics, const std::string& key, size_t scores = 5) {
   INFO("metrics.json key " << key);
   REQUIRE(metrics.contains(key));
   REQUIRE(metrics[key].is_object());
-  REQUIRE(metrics[key].size() >= 5);
+  REQUIRE(metrics[key].size() >= scores);
   for (const auto& [score, value] : metrics[key].items()) {
     INFO("score " << score);
     REQUIRE(value.is_number());
@@ -176,10 +176,17 @@ TEST_CASE("bayesnn-experiment: every network writes all pinned metrics with fini
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
   const SyntheticData scratch(1);
 
-  for (const std::string model : {"mlp", "hier-mlp", "cnn", "hier-cnn"}) {
-    SECTION(model) {
-      const std::string out = scratch.file("run-" + model);
-      const auto result = run_experiment(smoke_arguments(scratch, model, out), scratch);
+  // The article's four, the new priors, and the deterministic twins.
+  for (const std::string run : {"mlp", "hier-mlp", "cnn", "hier-cnn", "mlp --prior scale-mixture",
+                                "cnn --prior unit-hierarchical", "det-mlp", "det-cnn"}) {
+    SECTION(run) {
+      const std::string model = run.substr(0, run.find(' '));
+      const std::string prior =
+          run.find(' ') == std::string::npos ? "" : run.substr(run.rfind(' ') + 1);
+      const bool deterministic = model.rfind("det-", 0) == 0;
+      const int64_t samples = deterministic ? 1 : 5;
+      const std::string out = scratch.file("run-" + std::to_string(std::hash<std::string>()(run)));
+      const auto result = run_experiment(smoke_arguments(scratch, run, out), scratch);
       INFO(result.output);
       REQUIRE(result.exit_code == 0);
 
@@ -193,27 +200,45 @@ TEST_CASE("bayesnn-experiment: every network writes all pinned metrics with fini
         require_finite_number(metrics, key);
       }
       REQUIRE(metrics["images_per_second"].get<double>() > 0.0);
-      require_auroc_object(metrics, "misclassification_auroc");
-      require_auroc_object(metrics, "ood_auroc");
+      // A deterministic net's scores: the entropy and max probability of its softmax.
+      require_auroc_object(metrics, "misclassification_auroc", deterministic ? 2 : 5);
+      require_auroc_object(metrics, "ood_auroc", deterministic ? 2 : 5);
       REQUIRE(metrics["prior_scales"].is_object());
-      if (model.rfind("hier-", 0) == 0) {
+      const std::string family = deterministic                  ? "none"
+                                 : model.rfind("hier-", 0) == 0 ? "hierarchical"
+                                 : prior.empty()                ? "fixed"
+                                                                : prior;
+      REQUIRE(metrics["prior"]["family"] == family);
+      REQUIRE(metrics["prior"]["name"].is_string());
+      REQUIRE(metrics["prior"]["parameters"].is_object());
+      REQUIRE(metrics["tempered"] == false);
+      if (family == "hierarchical" || family == "unit-hierarchical") {
         REQUIRE(metrics["prior_scales"].size() == (model == "hier-mlp" ? 6u : 8u));
+      }
+      if (family == "unit-hierarchical") {
+        REQUIRE(metrics["unit_scales"].size() == 8u);
+        REQUIRE(metrics["unit_scales"]["conv1.weight_prior"]["units"] == 32);
+      }
+      if (family == "scale-mixture") {
+        REQUIRE(metrics["prior"]["parameters"]["pi"] == 0.5);
+        REQUIRE(metrics["prior"]["parameters"]["sigma1"] == 1.0);
       }
       for (const auto& [layer, scale] : metrics["prior_scales"].items()) {
         INFO("prior scale " << layer);
         REQUIRE(std::isfinite(scale.get<double>()));
         REQUIRE(scale.get<double>() > 0.0);
       }
-      REQUIRE(metrics["test_samples"] == 5);
+      REQUIRE(metrics["test_samples"] == samples);
       REQUIRE(metrics["seed"] == 3);
-      REQUIRE_THAT(metrics["command"].get<std::string>(), Catch::Contains("--model " + model));
+      REQUIRE_THAT(metrics["command"].get<std::string>(), Catch::Contains("--model " + run));
       REQUIRE(metrics["reliability"].size() == 15u);
-      REQUIRE(metrics["uncertainty"]["chi_square_max"] == 5 * 9);
+      REQUIRE(metrics["uncertainty"]["chi_square_max"] == samples * 9);
       for (const char* key :
-           {"model",      "estimator",      "activation",    "epochs",       "batch_size",
-            "lr",         "lr_final",       "train_samples", "test_samples", "prior_sd",
-            "tau",        "init_log_sigma", "init_mean_sd",  "kl_weight",    "kl_warmup",
-            "prediction", "predict_batch",  "train_limit",   "test_limit",   "preset"}) {
+           {"model",          "prior",        "estimator",  "activation",     "epochs",
+            "batch_size",     "lr",           "lr_final",   "train_samples",  "test_samples",
+            "prior_sd",       "tau",          "mixture_pi", "mixture_sigma1", "mixture_sigma2",
+            "init_log_sigma", "init_mean_sd", "kl_weight",  "kl_warmup",      "prediction",
+            "predict_batch",  "train_limit",  "test_limit", "preset"}) {
         INFO("metrics.json options key " << key);
         REQUIRE(metrics["options"].contains(key));
       }
@@ -315,6 +340,14 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--preset paper", "paper"},
       {"--epochs", "--epochs"},
       {"--blas-threads -1", "--blas-threads"},
+      {"--prior laplace", "laplace"},
+      {"--model hier-mlp --prior scale-mixture",
+       "--prior scale-mixture: --model hier-mlp is the article's name for --prior hierarchical"},
+      {"--model det-cnn --prior fixed",
+       "--prior fixed: --model det-cnn is deterministic and has no prior"},
+      {"--prior scale-mixture --mixture-pi 1",
+       "--mixture-pi 1: expected a weight strictly between 0 and 1"},
+      {"--mixture-sigma2 0", "--mixture-sigma2"},
   };
   for (const auto& c : cases) {
     SECTION(c.arguments) {
@@ -333,9 +366,11 @@ TEST_CASE("bayesnn-experiment: --help lists every option with its default", "[ex
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
   for (const char* option :
-       {"--model", "--estimator", "--activation", "--epochs", "--batch-size", "--lr",
-        "--train-samples", "--test-samples", "--prior-sd", "--tau", "--train-limit", "--seed",
-        "--device", "--data", "--ood-data", "--out", "--resume", "--preset", "--blas-threads"}) {
+       {"--model",       "--estimator",      "--activation",    "--epochs",       "--batch-size",
+        "--lr",          "--train-samples",  "--test-samples",  "--prior-sd",     "--tau",
+        "--train-limit", "--seed",           "--device",        "--data",         "--ood-data",
+        "--out",         "--resume",         "--preset",        "--blas-threads", "--prior",
+        "--mixture-pi",  "--mixture-sigma1", "--mixture-sigma2"}) {
     REQUIRE_THAT(result.output, Catch::Contains(option));
   }
   REQUIRE_THAT(result.output, Catch::Contains("=mlp"));

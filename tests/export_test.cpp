@@ -237,6 +237,10 @@ TEST_CASE("export: the posterior-mean module equals the C++ model in Mode::kMean
   SECTION("MLP, hierarchical prior") { check(make_mlp(Prior::hierarchical(1.0)), "hierarchical"); }
   SECTION("CNN, fixed prior") { check(make_cnn(Prior::fixed(0.1)), "fixed"); }
   SECTION("CNN, hierarchical prior") { check(make_cnn(Prior::hierarchical(1.0)), "hierarchical"); }
+  SECTION("MLP, scale-mixture prior") { check(make_mlp(Prior::scale_mixture()), "scale_mixture"); }
+  SECTION("CNN, per-unit hierarchical prior") {
+    check(make_cnn(Prior::unit_hierarchical(1.0)), "unit_hierarchical");
+  }
 }
 
 TEST_CASE("export: standard layers export to the C++ outputs", "[export]") {
@@ -315,6 +319,12 @@ TEST_CASE("export: the predictive converges to the C++ Monte Carlo predictive", 
   }
   SECTION("CNN, fixed prior") {
     check(make_cnn(Prior::fixed(0.1), /*log_sigma_init=*/-2.0), kSamples / 2);
+  }
+  SECTION("MLP, per-unit hierarchical prior") {
+    check(make_mlp(Prior::unit_hierarchical(1.0), /*log_sigma_init=*/-3.0), kSamples);
+  }
+  SECTION("CNN, scale-mixture prior") {
+    check(make_cnn(Prior::scale_mixture(), /*log_sigma_init=*/-2.0), kSamples / 2);
   }
 }
 

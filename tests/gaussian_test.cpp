@@ -7,39 +7,11 @@
 
 #include "bayesnn/gaussian.h"
 #include "noise.h"
+#include "support/kl_checks.h"
 
-namespace {
-// Monte Carlo mean and standard error of samples [n].
-std::pair<double, double> mean_and_standard_error(const torch::Tensor& samples) {
-  const auto n = static_cast<double>(samples.numel());
-  return {samples.mean().item<double>(), samples.std().item<double>() / std::sqrt(n)};
-}
-
-torch::Tensor normal_log_density(const torch::Tensor& x, const torch::Tensor& mean,
-                                 const torch::Tensor& log_sd) {
-  return -0.5 * std::log(2 * M_PI) - log_sd - 0.5 * ((x - mean) * (-log_sd).exp()).square();
-}
-// Checks each element's gradient, already accumulated in `inputs` by kl().backward(), against
-// the central difference (kl(x + h) - kl(x - h)) / 2h, h = 1e-6, to a relative 1e-6 (double).
-void check_gradients_by_central_differences(const std::function<torch::Tensor()>& kl,
-                                            std::vector<torch::Tensor> inputs) {
-  const double h = 1e-6;
-  for (auto& tensor : inputs) {
-    auto grad = tensor.grad().clone();
-    auto flat = tensor.detach().view({-1});
-    for (int64_t i = 0; i < flat.numel(); ++i) {
-      torch::NoGradGuard no_grad;
-      const double original = flat[i].item<double>();
-      flat[i] = original + h;
-      const double up = kl().item<double>();
-      flat[i] = original - h;
-      const double down = kl().item<double>();
-      flat[i] = original;
-      CHECK(grad.view({-1})[i].item<double>() == Approx((up - down) / (2 * h)).epsilon(1e-6));
-    }
-  }
-}
-}  // namespace
+using bayesnn_test::check_gradients_by_central_differences;
+using bayesnn_test::mean_and_standard_error;
+using bayesnn_test::normal_log_density;
 
 TEST_CASE("kl_normal_zero_mean: zero when q equals the prior", "[gaussian]") {
   auto mean = torch::zeros({5, 3}, torch::kDouble);
@@ -104,6 +76,68 @@ TEST_CASE("kl_hierarchical: gradients match finite differences in double precisi
   auto kl = [&] { return bayesnn::kl_hierarchical(mean, log_sigma, m, lsl, 0.7); };
   kl().backward();
   check_gradients_by_central_differences(kl, {mean, log_sigma, m, lsl});
+}
+
+TEST_CASE("kl_unit_hierarchical: equals a Monte Carlo estimate over w and every log s_j",
+          "[gaussian]") {
+  torch::manual_seed(6);
+  const int64_t units = 3, n = 4;
+  auto mean = torch::randn({units, n}, torch::kDouble) * 0.3;
+  auto log_sigma = torch::randn({units, n}, torch::kDouble) * 0.2 - 1.0;
+  auto m = torch::tensor({std::log(0.4), std::log(0.05), std::log(1.5)}, torch::kDouble);
+  auto lsl = torch::tensor({std::log(0.3), std::log(0.1), std::log(0.5)}, torch::kDouble);
+  const double tau = 0.8;
+  const auto exact = bayesnn::kl_unit_hierarchical(mean, log_sigma, m, lsl, tau);
+
+  const int64_t draws = 400000;
+  auto u = m + lsl.exp() * torch::randn({draws, units}, torch::kDouble);  // log s_j
+  auto w = mean + log_sigma.exp() * torch::randn({draws, units, n}, torch::kDouble);
+  auto log_q =
+      normal_log_density(w, mean, log_sigma).sum({1, 2}) + normal_log_density(u, m, lsl).sum(1);
+  auto log_p_w =
+      normal_log_density(w, torch::zeros({}, torch::kDouble), u.unsqueeze(2)).sum({1, 2});
+  // HalfNormal(tau) density of s = exp(u), times the Jacobian ds/du = s.
+  auto log_p_u =
+      (0.5 * std::log(2 / M_PI) - std::log(tau) - (2 * u).exp() / (2 * tau * tau) + u).sum(1);
+  const auto [estimate, se] = mean_and_standard_error(log_q - log_p_w - log_p_u);
+  INFO("exact " << exact.item<double>() << ", MC " << estimate << " +- " << se);
+  CHECK(std::abs(exact.item<double>() - estimate) < 4 * se);
+}
+
+TEST_CASE("kl_unit_hierarchical: one unit is kl_hierarchical; units add up", "[gaussian]") {
+  torch::manual_seed(7);
+  auto mean = torch::randn({3, 2, 5}, torch::kDouble) * 0.2;  // 3 units of 10 elements
+  auto log_sigma = torch::randn({3, 2, 5}, torch::kDouble) * 0.3 - 2.0;
+  auto m = torch::tensor({-1.0, -2.0, -0.5}, torch::kDouble);
+  auto lsl = torch::tensor({-1.5, -2.5, -1.0}, torch::kDouble);
+  double sum = 0;
+  for (int64_t j = 0; j < 3; ++j) {
+    sum += bayesnn::kl_hierarchical(mean[j], log_sigma[j], m[j], lsl[j], 1.3).item<double>();
+  }
+  CHECK(bayesnn::kl_unit_hierarchical(mean, log_sigma, m, lsl, 1.3).item<double>() ==
+        Approx(sum).epsilon(1e-12));
+  CHECK(bayesnn::kl_unit_hierarchical(mean[0].reshape({1, 10}), log_sigma[0].reshape({1, 10}),
+                                      m.slice(0, 0, 1), lsl.slice(0, 0, 1), 1.3)
+            .item<double>() ==
+        Approx(bayesnn::kl_hierarchical(mean[0], log_sigma[0], m[0], lsl[0], 1.3).item<double>())
+            .epsilon(1e-12));
+}
+
+TEST_CASE("kl_unit_hierarchical: gradients match finite differences; shapes are checked",
+          "[gaussian]") {
+  torch::manual_seed(8);
+  auto mean = (torch::randn({3, 4}, torch::kDouble) * 0.3).requires_grad_();
+  auto log_sigma = (torch::randn({3, 4}, torch::kDouble) * 0.2 - 1.0).requires_grad_();
+  auto m = torch::tensor({-1.0, -0.3, -2.0}, torch::kDouble).requires_grad_();
+  auto lsl = torch::tensor({-1.5, -1.0, -2.0}, torch::kDouble).requires_grad_();
+  auto kl = [&] { return bayesnn::kl_unit_hierarchical(mean, log_sigma, m, lsl, 0.7); };
+  kl().backward();
+  check_gradients_by_central_differences(kl, {mean, log_sigma, m, lsl});
+  torch::NoGradGuard no_grad;
+  REQUIRE_THROWS_WITH(bayesnn::kl_unit_hierarchical(mean, log_sigma, m.slice(0, 0, 2), lsl, 0.7),
+                      Catch::Contains("expected one log scale per unit, shape [3], got [2]"));
+  REQUIRE_THROWS_WITH(bayesnn::kl_unit_hierarchical(mean, log_sigma.t(), m, lsl, 0.7),
+                      Catch::Contains("expected a mean and log_sigma of one shape"));
 }
 
 TEST_CASE("kl_normal_zero_mean: gradients match finite differences, second derivatives too",

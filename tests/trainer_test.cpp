@@ -25,10 +25,9 @@ bnn::Dataset two_blobs(int64_t n, uint64_t seed) {
   return {centers + torch::randn({n, 2}, generator), labels};
 }
 
-torch::nn::Sequential small_mlp() {
+torch::nn::Sequential small_mlp(const bnn::Prior& first_prior = bnn::Prior::hierarchical()) {
   return torch::nn::Sequential(
-      bnn::BayesLinear(bnn::BayesLinearOptions(2, 16).prior(bnn::Prior::hierarchical())),
-      torch::nn::ReLU(),
+      bnn::BayesLinear(bnn::BayesLinearOptions(2, 16).prior(first_prior)), torch::nn::ReLU(),
       bnn::BayesLinear(bnn::BayesLinearOptions(16, 2).estimator(bnn::Estimator::kFlipout)));
 }
 
@@ -169,6 +168,13 @@ TEST_CASE("Trainer: logistic regression reaches the Bayes accuracy and the KL sh
 
 TEST_CASE("Trainer: N epochs straight equal N/2, checkpoint, resume, N/2 bit for bit",
           "[trainer]") {
+  // Under each family of prior: the per-tensor and per-unit scales, and a Monte Carlo KL whose
+  // draws come from the restored generator.
+  auto prior = bnn::Prior::hierarchical();
+  SECTION("hierarchical") {}
+  SECTION("unit_hierarchical") { prior = bnn::Prior::unit_hierarchical(); }
+  SECTION("scale_mixture") { prior = bnn::Prior::scale_mixture(); }
+  const auto small_mlp = [&] { return ::small_mlp(prior); };
   bayesnn::test::TempDir dir;
   auto train = two_blobs(300, 56);
   auto options = bnn::TrainerOptions()

@@ -381,6 +381,41 @@ at::Tensor kl_hierarchical_from_sums(const at::Tensor& sums, const at::Tensor& l
                                tau);
 }
 
+at::Tensor kl_unit_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
+                                const at::Tensor& log_scale_mean,
+                                const at::Tensor& log_scale_log_sigma, double tau) {
+  TORCH_CHECK(mean.dim() >= 1 && mean.sizes() == log_sigma.sizes(),
+              "kl_unit_hierarchical: expected a mean and log_sigma of one shape with a unit "
+              "dimension, got ",
+              mean.sizes(), " and ", log_sigma.sizes());
+  const int64_t units = mean.size(0);
+  TORCH_CHECK(log_scale_mean.sizes() == at::IntArrayRef{units} &&
+                  log_scale_log_sigma.sizes() == at::IntArrayRef{units},
+              "kl_unit_hierarchical: expected one log scale per unit, shape [", units, "], got ",
+              log_scale_mean.sizes(), " and ", log_scale_log_sigma.sizes());
+  const double n = units > 0 ? static_cast<double>(mean.numel() / units) : 0.0;
+  const auto s0 = log_sigma.reshape({units, -1}).sum(1);
+  const auto s1 = ((2.0 * log_sigma).exp() + mean.square()).reshape({units, -1}).sum(1);
+  const auto& m = log_scale_mean;
+  const auto v = (2.0 * log_scale_log_sigma).exp();
+  const auto per_unit = n * (m - 0.5) - s0 + 0.5 * (2.0 * (v - m)).exp() * s1 -
+                        0.5 * (std::log(2.0 * M_PI * M_E) + 2.0 * log_scale_log_sigma) -
+                        0.5 * std::log(2.0 / M_PI) + std::log(tau) +
+                        (2.0 * (m + v)).exp() / (2.0 * tau * tau) - m;
+  return per_unit.sum();
+}
+
+at::Tensor scale_mixture_log_density(const at::Tensor& w, double pi, double sigma1, double sigma2) {
+  const auto w2 = w.square();
+  const auto wide = w2 * (-0.5 / (sigma1 * sigma1)) + (std::log(pi) - std::log(sigma1));
+  const auto narrow = w2 * (-0.5 / (sigma2 * sigma2)) + (std::log1p(-pi) - std::log(sigma2));
+  return at::logaddexp(wide, narrow).sum() - 0.5 * kLog2Pi * static_cast<double>(w.numel());
+}
+
+at::Tensor gaussian_entropy(const at::Tensor& log_sigma) {
+  return log_sigma.sum() + 0.5 * (kLog2Pi + 1.0) * static_cast<double>(log_sigma.numel());
+}
+
 at::Tensor neg_log_half_normal(const at::Tensor& log_s, double tau) {
   return -0.5 * std::log(2.0 / M_PI) + std::log(tau) + (2.0 * log_s).exp() / (2.0 * tau * tau);
 }

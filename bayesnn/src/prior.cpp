@@ -47,6 +47,21 @@ Prior Prior::empirical_bayes(double init_sd, std::optional<double> hyper_tau) {
   return Prior(std::make_shared<EmpiricalBayesPrior>(init_sd, hyper_tau));
 }
 
+Prior Prior::scale_mixture(double pi, double sigma1, double sigma2) {
+  TORCH_CHECK(std::isfinite(pi) && pi > 0 && pi < 1,
+              "Prior: the scale mixture's pi must lie strictly between 0 and 1, got ", pi);
+  check_positive_finite("sigma1", sigma1);
+  check_positive_finite("sigma2", sigma2);
+  return Prior(std::make_shared<ScaleMixturePrior>(pi, sigma1, sigma2));
+}
+
+Prior Prior::unit_hierarchical(double tau, double init_sd, double init_log_scale_sd) {
+  check_positive_finite("tau", tau);
+  check_positive_finite("init_sd", init_sd);
+  check_positive_finite("init_log_scale_sd", init_log_scale_sd);
+  return Prior(std::make_shared<UnitHierarchicalPrior>(tau, init_sd, init_log_scale_sd));
+}
+
 std::string to_string(const Prior& prior) { return prior.family().name(); }
 
 // --- fixed ------------------------------------------------------------------------------------
@@ -103,6 +118,54 @@ at::Tensor EmpiricalBayesPrior::kl(const VariationalTensor& q,
 
 double EmpiricalBayesPrior::scale(const PriorModuleImpl& module) const {
   return std::exp(module.hyper("log_scale").item<double>());
+}
+
+// --- scale mixture ----------------------------------------------------------------------------
+
+std::string ScaleMixturePrior::name() const {
+  return fmt::format("scale_mixture(pi={:g}, sigma1={:g}, sigma2={:g})", pi, sigma1, sigma2);
+}
+
+at::Tensor ScaleMixturePrior::kl(const VariationalTensor& q, const PriorModuleImpl&) const {
+  return -gaussian_entropy(q.log_sigma()) -
+         scale_mixture_log_density(q.current_draw(), pi, sigma1, sigma2);
+}
+
+double ScaleMixturePrior::scale(const PriorModuleImpl&) const {
+  return std::sqrt(pi * sigma1 * sigma1 + (1 - pi) * sigma2 * sigma2);
+}
+
+// --- per-unit hierarchical --------------------------------------------------------------------
+
+std::string UnitHierarchicalPrior::name() const {
+  return fmt::format("unit_hierarchical(tau={:g})", tau);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> UnitHierarchicalPrior::initial_parameters(
+    at::IntArrayRef shape) const {
+  const int64_t units = shape.empty() ? 1 : shape[0];
+  return {{"log_scale_mean", at::full({units}, std::log(init_sd), at::kFloat)},
+          {"log_scale_log_sigma", at::full({units}, std::log(init_log_scale_sd), at::kFloat)}};
+}
+
+at::Tensor UnitHierarchicalPrior::kl(const VariationalTensor& q,
+                                     const PriorModuleImpl& module) const {
+  const auto& mean = q.mean();
+  const auto& log_sigma = q.log_sigma();
+  return kl_unit_hierarchical(mean.dim() == 0 ? mean.reshape({1}) : mean,
+                              log_sigma.dim() == 0 ? log_sigma.reshape({1}) : log_sigma,
+                              module.hyper("log_scale_mean"), module.hyper("log_scale_log_sigma"),
+                              tau);
+}
+
+at::Tensor UnitHierarchicalPrior::unit_scales(const PriorModuleImpl& module) const {
+  at::NoGradGuard no_grad;
+  return (module.hyper("log_scale_mean") + (2.0 * module.hyper("log_scale_log_sigma")).exp() / 2)
+      .exp();
+}
+
+double UnitHierarchicalPrior::scale(const PriorModuleImpl& module) const {
+  return unit_scales(module).square().mean().sqrt().item<double>();
 }
 
 // --- the module -------------------------------------------------------------------------------

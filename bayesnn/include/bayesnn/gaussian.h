@@ -50,6 +50,27 @@ at::Tensor kl_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
 at::Tensor kl_hierarchical_from_sums(const at::Tensor& sums, const at::Tensor& log_scale_mean,
                                      const at::Tensor& log_scale_log_sigma, int64_t n, double tau);
 
+/// KL(q(w) q(log s) || p(w | s) p(s)) for the per-unit hierarchical prior: one scale s_j per
+/// unit j (the first dimension of `mean`: a Linear weight's row, a Conv2d kernel's output
+/// channel, a bias's element), s_j ~ HalfNormal(tau), w_ji | s_j ~ N(0, s_j²), with
+/// q(log s_j) = N(m_j, v_j), v_j = exp(2 log_scale_log_sigma_j). `kl_hierarchical`'s closed
+/// form per unit, summed: with n_j elements per unit, S0_j = sum_i log sigma_ji and
+/// S1_j = sum_i (sigma_ji² + mean_ji²),
+///   KL = sum_j [ n_j (m_j - 1/2) - S0_j + 1/2 exp(-2 m_j + 2 v_j) S1_j - 1/2 log(2 pi e v_j)
+///                - 1/2 log(2/pi) + log tau + exp(2 m_j + 2 v_j) / (2 tau²) - m_j ].
+/// `log_scale_mean` and `log_scale_log_sigma` have shape [mean.size(0)].
+at::Tensor kl_unit_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
+                                const at::Tensor& log_scale_mean,
+                                const at::Tensor& log_scale_log_sigma, double tau);
+
+/// sum_i log p(w_i) under the scale mixture p(w) = pi N(w; 0, sigma1²) + (1 - pi) N(w; 0,
+/// sigma2²) (Blundell et al. 2015), differentiable in `w`; evaluated stably (log-sum-exp).
+at::Tensor scale_mixture_log_density(const at::Tensor& w, double pi, double sigma1, double sigma2);
+
+/// The entropy of q = N(mean, exp(log_sigma)²) summed over elements:
+/// n/2 log(2 pi e) + sum_i log_sigma_i.
+at::Tensor gaussian_entropy(const at::Tensor& log_sigma);
+
 /// -log HalfNormal(s; tau) = -1/2 log(2/pi) + log tau + s² / (2 tau²), with s = exp(log_s):
 /// the MAP penalty of an empirical-Bayes prior scale under a HalfNormal hyperprior.
 at::Tensor neg_log_half_normal(const at::Tensor& log_s, double tau);

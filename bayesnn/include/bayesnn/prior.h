@@ -68,6 +68,8 @@ class PriorFamily {
 /// auto fixed = bayesnn::Prior::fixed(0.1);          // w ~ N(0, 0.1²)
 /// auto hier = bayesnn::Prior::hierarchical(1.0);    // s ~ HalfNormal(1), w | s ~ N(0, s²)
 /// auto eb = bayesnn::Prior::empirical_bayes(0.1);   // s learned by maximising the ELBO
+/// auto mix = bayesnn::Prior::scale_mixture(0.5, 1.0, std::exp(-6.0));
+/// auto unit = bayesnn::Prior::unit_hierarchical(1.0);  // one s ~ HalfNormal(1) per unit
 /// ```
 class Prior {
  public:
@@ -81,6 +83,19 @@ class Prior {
   /// on s adds its negative log density as a MAP term.
   static Prior empirical_bayes(double init_sd = 0.1,
                                std::optional<double> hyper_tau = std::nullopt);
+  /// w ~ pi N(0, sigma1²) + (1 - pi) N(0, sigma2²) (Blundell et al. 2015's scale mixture):
+  /// a wide component for the weights the data needs, a narrow one that holds the rest near
+  /// zero with little noise. KL by Monte Carlo from the tensor's current draw; 0 < pi < 1,
+  /// sigma1 and sigma2 positive and finite.
+  static Prior scale_mixture(double pi = 0.5, double sigma1 = 1.0,
+                             double sigma2 = 0.0024787521766663585 /* e^-6 */);
+  /// One scale per unit (the first dimension: a Linear weight's row, a Conv2d kernel's output
+  /// channel): s_j ~ HalfNormal(tau), w_j. | s_j ~ N(0, s_j²), with q(log s_j) = N(m_j, v_j)
+  /// learned jointly, starting at m_j = log(init_sd), sqrt(v_j) = init_log_scale_sd. KL in
+  /// closed form (`kl_unit_hierarchical`). Units the data does not use shrink their scale (and
+  /// their weights) towards zero without pulling on the units it does.
+  static Prior unit_hierarchical(double tau = 1.0, double init_sd = 0.1,
+                                 double init_log_scale_sd = 0.1);
 
   /// A prior of a user's family (see `PriorFamily`).
   explicit Prior(std::shared_ptr<const PriorFamily> family);
@@ -134,9 +149,43 @@ struct EmpiricalBayesPrior : PriorFamily {
   std::optional<double> hyper_tau;  ///< the hyperprior's scale, if any
 };
 
+/// w ~ pi N(0, sigma1²) + (1 - pi) N(0, sigma2²): KL(q || p) = -H[q] - log p(w) at the tensor's
+/// current draw w (`VariationalTensor::current_draw`), the entropy in closed form; unbiased,
+/// differentiable by the reparameterization. Its scale is the mixture's sd.
+struct ScaleMixturePrior : PriorFamily {
+  ScaleMixturePrior(double pi_, double sigma1_, double sigma2_)
+      : pi(pi_), sigma1(sigma1_), sigma2(sigma2_) {}
+  std::string name() const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  double pi;      ///< the weight of the wide component
+  double sigma1;  ///< the wide component's sd
+  double sigma2;  ///< the narrow component's sd
+};
+
+/// One scale per unit, s_j ~ HalfNormal(tau), w_j. | s_j ~ N(0, s_j²), with q(log s_j) =
+/// N(log_scale_mean_j, exp(log_scale_log_sigma_j)²) learned jointly (centred): KL in closed
+/// form (`kl_unit_hierarchical`). Its hyper-parameters have shape [units] (a tensor of shape
+/// [] has one unit); its scale for reports is the root mean square of E_q[s_j] over units.
+struct UnitHierarchicalPrior : PriorFamily {
+  UnitHierarchicalPrior(double tau_, double init_sd_, double init_log_scale_sd_)
+      : tau(tau_), init_sd(init_sd_), init_log_scale_sd(init_log_scale_sd_) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  /// E_q[s_j] = exp(m_j + v_j / 2) of every unit, shape [units].
+  at::Tensor unit_scales(const PriorModuleImpl& module) const;
+  double tau;                ///< the HalfNormal scale of the hyperprior
+  double init_sd;            ///< exp of the initial log_scale_mean
+  double init_log_scale_sd;  ///< exp of the initial log_scale_log_sigma
+};
+
 /// The prior of one tensor as a module, so that learned hyper-parameters are registered
 /// parameters that optimizers, checkpoints and `named_parameters()` see: hierarchical holds
-/// `log_scale_mean` and `log_scale_log_sigma`, empirical Bayes `log_scale`, fixed nothing.
+/// `log_scale_mean` and `log_scale_log_sigma` (per unit: of shape [units]), empirical Bayes
+/// `log_scale`, fixed and scale mixture nothing.
 ///
 /// Example:
 /// ```
