@@ -1,8 +1,12 @@
 // bayesnn-experiment: one of the article's four Bayesian networks (Wiecki 2017, "Bayesian Deep
-// Learning Part II"), trained on MNIST by minibatch ADVI, then its posterior predictive measured:
-// accuracy, calibration, the uncertainty of each prediction, and out-of-distribution detection.
+// Learning Part II"), under any of the built-in priors, or its deterministic twin, trained on
+// MNIST by minibatch ADVI (plain maximum likelihood for a twin), then its posterior predictive
+// measured: accuracy, calibration, the uncertainty of each prediction, and out-of-distribution
+// detection.
 //
 //   bayesnn-experiment --model cnn --epochs 10 --out runs/cnn
+//   bayesnn-experiment --model mlp --prior scale-mixture --out runs/mlp-scale-mixture
+//   bayesnn-experiment --model det-mlp --out runs/det-mlp
 //   bayesnn-experiment --model hier-mlp --preset article --epochs 20
 //
 // Reads top to bottom: main (the process-wide choices), then run: output directory, data,

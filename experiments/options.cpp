@@ -37,8 +37,9 @@ std::string shell_quoted(const std::string& word) {
 std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& exit_code) {
   ExperimentOptions o;
   CLI::App app{
-      "bayesnn-experiment: trains one of the article's Bayesian networks on MNIST by minibatch "
-      "ADVI, then measures its posterior predictive (accuracy, calibration, uncertainty, "
+      "bayesnn-experiment: trains one of the article's Bayesian networks (under any built-in "
+      "prior) or its deterministic twin on MNIST by minibatch ADVI, then measures its posterior "
+      "predictive (accuracy, calibration, uncertainty, "
       "out-of-distribution detection) and writes metrics.json, log.jsonl, checkpoint.pt, "
       "predictions.csv, posterior_mean.pt and predictive.pt into --out.",
       "bayesnn-experiment"};
