@@ -169,7 +169,7 @@ Data load_data(const ExperimentOptions& options, torch::Device device) {
 bnn::experiment::NetworkSpec network_spec(const ExperimentOptions& options) {
   bnn::experiment::NetworkSpec spec;
   spec.model = options.model;
-  if (!bnn::experiment::is_deterministic(options.model)) spec.prior = options.prior;
+  spec.prior = options.prior;
   spec.activation = options.activation;
   spec.estimator = bnn::parse_estimator(options.estimator);
   spec.prior_sd = options.prior_sd;
@@ -370,8 +370,7 @@ json uncertainty_metrics(const Results& results, const Data& data) {
 // The prior of every weight and bias: its family, its name with its settings, and its
 // parameters ("none" for a deterministic twin).
 json prior_record(const ExperimentOptions& options) {
-  const auto spec = network_spec(options);
-  const auto family = bnn::experiment::prior_family(spec);
+  const auto& family = options.prior;
   json parameters = json::object();
   if (family == "fixed") parameters = {{"sd", options.prior_sd}};
   if (family == "hierarchical" || family == "unit-hierarchical") {
@@ -383,7 +382,7 @@ json prior_record(const ExperimentOptions& options) {
                   {"sigma2", options.mixture_sigma2}};
   }
   const std::string name =
-      family == "none" ? "none" : bnn::to_string(bnn::experiment::prior_of(spec));
+      family == "none" ? "none" : bnn::to_string(bnn::experiment::prior_of(network_spec(options)));
   return {{"family", family}, {"name", name}, {"parameters", parameters}};
 }
 

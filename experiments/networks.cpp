@@ -57,18 +57,12 @@ bool is_cnn(const std::string& model) {
   return model.size() >= 3 && model.compare(model.size() - 3, 3, "cnn") == 0;
 }
 
-std::string prior_family(const NetworkSpec& spec) {
-  if (is_deterministic(spec.model)) return "none";
-  if (spec.model.rfind("hier-", 0) == 0) return "hierarchical";
-  return spec.prior;
-}
-
 Prior prior_of(const NetworkSpec& spec) {
-  const auto family = prior_family(spec);
+  const auto& family = spec.prior;
   if (family == "fixed") return Prior::fixed(spec.prior_sd);
   if (family == "hierarchical") return Prior::hierarchical(spec.tau, spec.prior_sd);
   if (family == "unit-hierarchical") return Prior::unit_hierarchical(spec.tau, spec.prior_sd);
-  TORCH_CHECK(family == "scale-mixture", "--prior ", family, " for --model ", spec.model,
+  TORCH_CHECK(family == "scale-mixture", "unknown prior '", family, "' for --model ", spec.model,
               ": expected fixed, hierarchical, scale-mixture or unit-hierarchical");
   return Prior::scale_mixture(spec.mixture_pi, spec.mixture_sigma1, spec.mixture_sigma2);
 }

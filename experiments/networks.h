@@ -16,6 +16,7 @@ namespace bayesnn::experiment {
 struct NetworkSpec {
   std::string model = "mlp";        ///< mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn
   std::string prior = "fixed";      ///< fixed, hierarchical, scale-mixture, unit-hierarchical
+                                    ///< (hier-* come with hierarchical; det-* ignore it)
   std::string activation = "relu";  ///< relu or tanh
   Estimator estimator = Estimator::kLocalReparameterization;
   double prior_sd = 0.1;        ///< fixed prior sd; initial sd of a hierarchical prior
@@ -30,10 +31,8 @@ struct NetworkSpec {
 bool is_deterministic(const std::string& model);
 /// cnn, hier-cnn, det-cnn.
 bool is_cnn(const std::string& model);
-/// The prior family `spec` gives every weight and bias: hier-* are the article's names for
-/// "hierarchical", the twins have "none", the others `spec.prior`.
-std::string prior_family(const NetworkSpec& spec);
-/// The prior of every weight and bias of a Bayesian network of `spec`.
+/// The prior of every weight and bias of a Bayesian network of `spec` (`spec.prior` with its
+/// settings).
 Prior prior_of(const NetworkSpec& spec);
 
 /// mlp/hier-mlp: flatten → fc1 784→800 → act → fc2 800→800 → act → fc3 800→10.

@@ -13,8 +13,8 @@ namespace bayesnn::experiment {
 /// recommended (full-schedule) settings, `--preset article` the article's.
 struct ExperimentOptions {
   std::string model = "mlp";        ///< mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn
-  std::string prior;                ///< as parsed: fixed, hierarchical, scale-mixture,
-                                    ///< unit-hierarchical; hier-*: hierarchical; det-*: none
+  std::string prior;                ///< fixed, hierarchical, scale-mixture or unit-hierarchical;
+                                    ///< parsed: hier-* hierarchical, det-* none, else fixed
   std::string estimator = "local";  ///< reparam, local or flipout (training)
   std::string activation = "relu";  ///< relu or tanh
   int64_t epochs = 20;              ///< training epochs
