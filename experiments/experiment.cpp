@@ -8,13 +8,15 @@
 //   bayesnn-experiment --model mlp --prior scale-mixture --out runs/mlp-scale-mixture
 //   bayesnn-experiment --model det-mlp --out runs/det-mlp
 //   bayesnn-experiment --model hier-mlp --preset article --epochs 20
+//   tools/launch -n 2 -- bayesnn-experiment --model mlp --out runs/mlp-2ranks
 //
-// Reads top to bottom: main (the process-wide choices), then run: output directory, data,
-// network, training, evaluation, report, exports.
+// Reads top to bottom: main (the process-wide choices), then run: the data-parallel group,
+// output directory, data, network, training, evaluation, report, exports.
 #include <dlfcn.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -25,6 +27,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -43,6 +46,8 @@
 #include "bayesnn/model.h"
 #include "bayesnn/predictive.h"
 #include "bayesnn/prior.h"
+#include "bayesnn/process_group.h"
+#include "bayesnn/rendezvous.h"
 #include "bayesnn/trainer.h"
 #include "networks.h"
 #include "options.h"
@@ -97,6 +102,43 @@ void print_error(const std::string& message) {
   std::fprintf(stderr, "bayesnn-experiment: %s\n", line.c_str());
 }
 
+// --- The data-parallel group ------------------------------------------------------------------
+
+// The job this process is a rank of, where the launcher's environment says WORLD_SIZE > 1 or
+// --distributed asks; on CUDA, rank r trains on GPU LOCAL_RANK. Ranks other than 0 print
+// nothing but their errors.
+std::optional<bnn::ProcessGroup> join_group(const ExperimentOptions& options,
+                                            torch::Device& device) {
+  const auto rendezvous = bnn::rendezvous_from_environment();
+  if (!options.distributed && rendezvous.world_size <= 1) return std::nullopt;
+  if (device.is_cuda()) {
+    const auto gpus = static_cast<int64_t>(torch::cuda::device_count());
+    device =
+        torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(rendezvous.local_rank % gpus));
+  }
+  const auto timeout = std::chrono::milliseconds(std::llround(options.dist_timeout * 1000));
+  auto group = bnn::ProcessGroup::join(rendezvous, device, timeout);
+  if (group.rank() == 0) {
+    fmt::print("distributed: {} ranks ({}, {}), {} images per step ({} per rank)\n",
+               group.world_size(), rendezvous.launcher, group.backend(),
+               options.batch_size * group.world_size(), options.batch_size);
+  } else if (std::freopen("/dev/null", "w", stdout) == nullptr) {
+    throw bnn::WriteError("rank " + std::to_string(group.rank()) + ": cannot silence stdout");
+  }
+  return group;
+}
+
+// What metrics.json says of the job: null for one process.
+json distributed_record(const std::optional<bnn::ProcessGroup>& group,
+                        const ExperimentOptions& options) {
+  if (!group) return nullptr;
+  return {{"world_size", group->world_size()},
+          {"backend", group->backend()},
+          {"launcher", bnn::rendezvous_from_environment().launcher},
+          {"batch_size_per_rank", options.batch_size},
+          {"global_batch_size", options.batch_size * group->world_size()}};
+}
+
 // --- Output directory --------------------------------------------------------------------------
 
 // Where a run's files go.
@@ -106,13 +148,19 @@ struct OutputFiles {
 };
 
 // Creates --out (default runs/<model>) and checks that it takes files; a fresh run removes the
-// logs of an earlier one.
-OutputFiles prepare_output(const ExperimentOptions& options) {
+// logs of an earlier one. In a data-parallel job rank 0 alone touches the directory and decides
+// whether to resume.
+OutputFiles prepare_output(const ExperimentOptions& options,
+                           const std::optional<bnn::ProcessGroup>& group) {
   OutputFiles files;
   files.dir = options.out.empty() ? "runs/" + options.model : options.out;
   files.log = files.dir + "/log.jsonl";
   files.curve = files.dir + "/curve.jsonl";
   files.checkpoint = files.dir + "/checkpoint.pt";
+  if (group && group->rank() != 0) {
+    files.resuming = group->any(false, "rank 0's decision to resume");
+    return files;
+  }
   std::error_code error;
   fs::create_directories(files.dir, error);
   TORCH_CHECK(!error && fs::is_directory(files.dir), "--out: cannot create the directory '",
@@ -128,6 +176,7 @@ OutputFiles prepare_output(const ExperimentOptions& options) {
   TORCH_CHECK(std::ofstream(files.dir + "/.writable").good(), "--out: the directory '", files.dir,
               "' is not writable");
   fs::remove(files.dir + "/.writable", error);
+  if (group) files.resuming = group->any(files.resuming, "rank 0's decision to resume");
   return files;
 }
 
@@ -192,8 +241,10 @@ torch::nn::Sequential make_network(const ExperimentOptions& options) {
 // --- Training ----------------------------------------------------------------------------------
 
 bnn::TrainerOptions trainer_options(const ExperimentOptions& options, const OutputFiles& files,
-                                    int64_t train_images, torch::Device device) {
-  const int64_t batches_per_epoch = (train_images + options.batch_size - 1) / options.batch_size;
+                                    int64_t train_images, torch::Device device,
+                                    const std::optional<bnn::ProcessGroup>& group) {
+  const int64_t shard = train_images / (group ? group->world_size() : 1);
+  const int64_t batches_per_epoch = (shard + options.batch_size - 1) / options.batch_size;
   return bnn::TrainerOptions()
       .epochs(options.epochs)
       .batch_size(options.batch_size)
@@ -205,7 +256,8 @@ bnn::TrainerOptions trainer_options(const ExperimentOptions& options, const Outp
       .seed(options.seed)
       .device(device)
       .log_path(files.log)
-      .checkpoint_path(files.checkpoint);
+      .checkpoint_path(files.checkpoint)
+      .process_group(group);
 }
 
 bnn::PredictOptions predict_options(const ExperimentOptions& options, torch::Device device) {
@@ -274,11 +326,12 @@ TrainingSummary summarise_log(const std::string& log, int64_t epochs) {
 }
 
 // Minibatch ADVI to --epochs, from the checkpoint with --resume; a line per epoch, and with
-// --eval-every the posterior-mean test accuracy on the learning curve.
+// --eval-every the posterior-mean test accuracy on the learning curve (rank 0's, in a group).
 TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const OutputFiles& files,
-                      const ExperimentOptions& options, torch::Device device) {
+                      const ExperimentOptions& options, torch::Device device,
+                      const std::optional<bnn::ProcessGroup>& group) {
   const bnn::Model model = net;
-  bnn::Trainer trainer(model, trainer_options(options, files, data.train.size(), device));
+  bnn::Trainer trainer(model, trainer_options(options, files, data.train.size(), device, group));
   if (files.resuming) {
     trainer.load_checkpoint(files.checkpoint);
     fmt::print("resumed from {} at epoch {}\n", files.checkpoint, trainer.epoch());
@@ -286,12 +339,14 @@ TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const 
   const auto predict = predict_options(options, device);
   trainer.on_epoch = [&](const bnn::EpochStats& stats) {
     print_epoch(stats, options.epochs);
-    if (options.eval_every > 0 && stats.epoch % options.eval_every == 0) {
+    if (options.eval_every > 0 && stats.epoch % options.eval_every == 0 &&
+        (!group || group->rank() == 0)) {
       record_test_accuracy(model, data.test, predict, files.curve, stats.epoch);
     }
     std::fflush(stdout);
   };
   trainer.fit(data.train);
+  if (group && group->rank() != 0) return {};
   return summarise_log(files.log, trainer.epoch());
 }
 
@@ -422,7 +477,8 @@ json prior_metrics(const torch::nn::Sequential& net, const ExperimentOptions& op
 
 // What was run, on what, how long it took: enough to reproduce and compare runs.
 json run_record(const ExperimentOptions& options, const Data& data, const TrainingSummary& training,
-                const Results& results, const OutputFiles& files, torch::Device device) {
+                const Results& results, const OutputFiles& files, torch::Device device,
+                const json& distributed) {
   return {
       {"model", options.model},
       {"prediction", options.prediction},
@@ -441,6 +497,7 @@ json run_record(const ExperimentOptions& options, const Data& data, const Traini
       {"command", options.command},
       {"seed", options.seed},
       {"device", device.str()},
+      {"distributed", distributed},
       {"threads", options.threads},
       {"blas_threads", blas_threads()},
       {"torch_version", TORCH_VERSION},
@@ -452,11 +509,11 @@ json run_record(const ExperimentOptions& options, const Data& data, const Traini
 // Writes metrics.json and the two per-example tables, each whole or not at all.
 json write_report(const torch::nn::Sequential& net, const Data& data,
                   const TrainingSummary& training, const Results& results, const OutputFiles& files,
-                  const ExperimentOptions& options, torch::Device device) {
+                  const ExperimentOptions& options, torch::Device device, const json& distributed) {
   json metrics = accuracy_metrics(results, data.test.targets);
   metrics.update(uncertainty_metrics(results, data));
   metrics.update(prior_metrics(net, options));
-  metrics.update(run_record(options, data, training, results, files, device));
+  metrics.update(run_record(options, data, training, results, files, device, distributed));
   bnn::write_text_atomically(files.dir + "/metrics.json", metrics.dump(2) + "\n", "the metrics");
   bnn::experiment::write_predictions_csv(files.dir + "/predictions.csv", results.test,
                                          data.test.targets);
@@ -498,19 +555,23 @@ void print_summary(const json& metrics, const ExperimentOptions& options, const 
 int run(const ExperimentOptions& options) {
   TORCH_CHECK(options.device != "cuda" || torch::cuda::is_available(),
               "--device cuda: no CUDA device is available to this LibTorch");
-  const torch::Device device = options.device == "cuda" ? torch::kCUDA : torch::kCPU;
-  const OutputFiles files = prepare_output(options);
+  torch::Device device = options.device == "cuda" ? torch::kCUDA : torch::kCPU;
+  const auto group = join_group(options, device);
+  const OutputFiles files = prepare_output(options, group);
   const Data data = load_data(options, device);
 
   torch::manual_seed(options.seed);
   auto net = make_network(options);
   // Seeded again, so that the training noise and the posterior samples do not depend on how many
   // numbers the initialisation drew (--init-mean-sd); a resumed run restores the checkpoint's.
-  torch::manual_seed(options.seed);
-  const TrainingSummary training = train(net, data, files, options, device);
+  // Each rank of a group draws its own noise (rank 0 a single process's).
+  torch::manual_seed(bnn::rank_seed(options.seed, group ? group->rank() : 0));
+  const TrainingSummary training = train(net, data, files, options, device, group);
+  if (group && group->rank() != 0) return 0;  // rank 0 evaluates and writes
 
   const Results results = evaluate(net, data, options, device);
-  const json metrics = write_report(net, data, training, results, files, options, device);
+  const json metrics = write_report(net, data, training, results, files, options, device,
+                                    distributed_record(group, options));
   export_networks(net, metrics, files, options);
   print_summary(metrics, options, files.dir);
   return 0;

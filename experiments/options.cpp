@@ -132,6 +132,15 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "$BAYESNN_DATA/fashion-mnist, else data/fashion-mnist)");
   app.add_option("--out", o.out, "Output directory (default: runs/<model>)");
   app.add_flag("--resume", o.resume, "Continue from <out>/checkpoint.pt");
+  app.add_flag("--distributed", o.distributed,
+               "Train data-parallel, one process per rank, over c10d (Gloo on the CPU, NCCL on "
+               "CUDA): rank and world size from torchrun's RANK and WORLD_SIZE, Open MPI's or "
+               "Slurm's variables, the store at MASTER_ADDR:MASTER_PORT; implied where "
+               "WORLD_SIZE > 1. --batch-size is per rank; rank 0 writes every file");
+  app.add_option("--dist-timeout", o.dist_timeout,
+                 "Seconds to wait for the other ranks to join and for each collective; a rank "
+                 "that dies or hangs stops the others within it")
+      ->check(CLI::PositiveNumber & kFinite);
   app.add_option("--preset", o.preset,
                  "article: the article's setup (tanh, reparam, first 50,000 images, batch 500, "
                  "500 epochs, PyMC3's initial sd log 2, means N(0, 1), constant lr, no warm-up, "

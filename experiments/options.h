@@ -45,6 +45,8 @@ struct ExperimentOptions {
   std::string ood_data;             ///< OOD test set directory ("": data_dir("fashion-mnist"))
   std::string out;                  ///< output directory ("": runs/<model>)
   bool resume = false;              ///< continue from <out>/checkpoint.pt
+  bool distributed = false;         ///< join a data-parallel job (implied by WORLD_SIZE > 1)
+  double dist_timeout = 300;        ///< seconds for joining and for each collective
   std::string preset;               ///< "" or "article"
   std::string command;              ///< the full command line, as typed
 };
@@ -56,7 +58,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    tau, mixture_pi, mixture_sigma1, mixture_sigma2, init_log_sigma,
                                    init_mean_sd, kl_weight, kl_warmup, prediction, predict_batch,
                                    train_limit, test_limit, eval_every, seed, device, threads,
-                                   blas_threads, data, ood_data, out, resume, preset)
+                                   blas_threads, data, ood_data, out, resume, distributed,
+                                   dist_timeout, preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

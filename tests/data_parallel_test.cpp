@@ -12,35 +12,14 @@
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/data_parallel.h"
 #include "bayesnn/process_group.h"
+#include "support/ranks.h"
 #include "support/temp_dir.h"
 
 using Catch::Contains;
 using namespace std::chrono_literals;
 
 namespace {
-// Runs `body(group)` on `world` ranks, one thread each, over one file store; rethrows the first
-// failure of any rank.
-void run_ranks(int64_t world, const std::function<void(const bayesnn::ProcessGroup&)>& body,
-               std::chrono::milliseconds timeout = 30s) {
-  bayesnn::test::TempDir dir;
-  std::vector<std::exception_ptr> errors(world);
-  std::vector<std::thread> threads;
-  for (int64_t rank = 0; rank < world; ++rank) {
-    threads.emplace_back([&, rank] {
-      try {
-        auto group =
-            bayesnn::ProcessGroup::over_file(dir.file("store"), rank, world, torch::kCPU, timeout);
-        body(group);
-      } catch (...) {
-        errors[rank] = std::current_exception();
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  for (const auto& error : errors) {
-    if (error) std::rethrow_exception(error);
-  }
-}
+using bayesnn::test::run_ranks;
 
 torch::nn::Sequential small_net() {
   return torch::nn::Sequential(bayesnn::BayesLinear(bayesnn::BayesLinearOptions(6, 5)),
@@ -74,7 +53,7 @@ TEST_CASE("ProcessGroup: Gloo sums over ranks and agrees on a flag", "[distribut
   });
 }
 
-TEST_CASE("GradientBuckets: every rank gets the mean gradient; buckets keep to their size",
+TEST_CASE("GradientBuckets: every rank gets the mean gradient, and buckets keep to their size",
           "[distributed]") {
   if (!bayesnn::has_gloo_backend()) {
     WARN("this LibTorch has no Gloo backend");

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <vector>
 
 #include "bayesnn/dataset.h"
 #include "bayesnn/idx.h"
@@ -209,6 +210,41 @@ TEST_CASE("BatchLoader: without shuffle, batches are consecutive views in datase
   REQUIRE(epoch.batch(2).size() == 5);
 }
 
+TEST_CASE("BatchLoader: shards are disjoint and equal, and together the batches of one process",
+          "[dataset]") {
+  const auto data = numbered_dataset(103);  // 34 per shard of 3; one example left out each epoch
+  for (const bool shuffle : {true, false}) {
+    INFO("shuffle " << shuffle);
+    const auto whole =
+        bnn::BatchLoader(data, bnn::BatchOptions(15).seed(9).shuffle(shuffle)).epoch(2);
+    std::vector<bnn::Epoch> shards;
+    for (int64_t shard = 0; shard < 3; ++shard) {
+      bnn::BatchLoader loader(data,
+                              bnn::BatchOptions(5).seed(9).shuffle(shuffle).shard(shard).shards(3));
+      CHECK(loader.shard_size() == 34);
+      CHECK(loader.batches_per_epoch() == 7);  // 6 of 5 and one of 4
+      shards.push_back(loader.epoch(2));
+      CHECK(shards.back().size() == 7);
+    }
+    std::set<int64_t> seen;
+    for (int64_t i = 0; i < 7; ++i) {
+      std::vector<torch::Tensor> pieces;
+      for (const auto& shard : shards) {
+        const auto batch = shard.batch(i);
+        CHECK(batch.size() == (i < 6 ? 5 : 4));
+        CHECK(torch::equal(batch.targets, batch.indices));
+        pieces.push_back(batch.indices);
+        for (int64_t k = 0; k < batch.size(); ++k) seen.insert(batch.indices[k].item<int64_t>());
+      }
+      // Batch i of the shards together is batch i of one process at 3 x 5 (the last cut to 12).
+      auto together = std::get<0>(torch::cat(pieces).sort());
+      const auto reference = whole.batch(i).indices.narrow(0, 0, together.numel());
+      CHECK(torch::equal(together, std::get<0>(reference.sort())));
+    }
+    CHECK(seen.size() == 102u);  // disjoint: 3 x 34 distinct examples
+  }
+}
+
 TEST_CASE("BatchLoader: bad arguments are rejected naming the value", "[dataset]") {
   const auto data = numbered_dataset(103);
   REQUIRE_THROWS_WITH(bnn::BatchLoader(data, bnn::BatchOptions(0)),
@@ -227,6 +263,13 @@ TEST_CASE("BatchLoader: bad arguments are rejected naming the value", "[dataset]
   REQUIRE_THROWS_WITH(
       bnn::BatchLoader(bnn::Dataset{torch::tensor(1.0f), torch::tensor(1)}, 1),
       Catch::Contains("BatchLoader: the dataset's inputs and targets need an example dimension"));
+
+  REQUIRE_THROWS_WITH(bnn::BatchLoader(data, bnn::BatchOptions(10).shard(3).shards(3)),
+                      Catch::Contains("BatchLoader: shard 3 of 3: expected 0 <= shard < shards"));
+  REQUIRE_THROWS_WITH(bnn::BatchLoader(data, bnn::BatchOptions(10).shard(0).shards(0)),
+                      Catch::Contains("BatchLoader: shard 0 of 0: expected 0 <= shard < shards"));
+  REQUIRE_THROWS_WITH(bnn::BatchLoader(data, bnn::BatchOptions(35).shard(1).shards(3)),
+                      Catch::Contains("batch_size 35 must be in [1, 34] (the shard's size)"));
 
   bnn::BatchLoader loader(data, 10);
   REQUIRE_THROWS_WITH(loader.epoch(-1),

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -66,13 +67,14 @@ std::string read_text(const std::string& path) {
 // that many bytes and SIGXFSZ is ignored: a write past it fails with EFBIG, as on a full disk.
 // Passive OpenMP waiting: ctest runs cases in parallel, and spinning threads on busy cores slow a
 // run tenfold.
+// `launch` comes before the executable's path: variables of its environment, or a launcher.
 Result run_experiment(const std::string& arguments, const TempDir& scratch,
-                      rlim_t file_size_limit = 0) {
+                      rlim_t file_size_limit = 0, const std::string& launch = "") {
 #ifdef BAYESNN_EXPERIMENT_EXE
   const std::string out = scratch.file("stdout.txt"), err = scratch.file("stderr.txt");
-  const std::string command = std::string("OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE exec '") +
-                              BAYESNN_EXPERIMENT_EXE + "' " + arguments + " > '" + out + "' 2> '" +
-                              err + "'";
+  const std::string command = std::string("OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE exec ") +
+                              launch + " '" + BAYESNN_EXPERIMENT_EXE + "' " + arguments + " > '" +
+                              out + "' 2> '" + err + "'";
   const pid_t child = ::fork();
   REQUIRE(child >= 0);
   if (child == 0) {
@@ -95,8 +97,15 @@ Result run_experiment(const std::string& arguments, const TempDir& scratch,
   (void)arguments;
   (void)scratch;
   (void)file_size_limit;
+  (void)launch;
   return {};
 #endif
+}
+
+// tools/launch's command line for `ranks` local ranks, with its `options`.
+std::string launcher(int ranks, const std::string& options = "") {
+  return std::string("'") + BAYESNN_SOURCE_DIR + "/tools/launch' -n " + std::to_string(ranks) +
+         " " + options + " --";
 }
 
 bool experiment_built() {
@@ -348,6 +357,7 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--prior scale-mixture --mixture-pi 1",
        "--mixture-pi 1: expected a weight strictly between 0 and 1"},
       {"--mixture-sigma2 0", "--mixture-sigma2"},
+      {"--dist-timeout 0", "--dist-timeout"},
   };
   for (const auto& c : cases) {
     SECTION(c.arguments) {
@@ -365,12 +375,19 @@ TEST_CASE("bayesnn-experiment: --help lists every option with its default", "[ex
   const auto result = run_experiment("--help", scratch);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
-  for (const char* option :
-       {"--model",       "--estimator",      "--activation",    "--epochs",       "--batch-size",
-        "--lr",          "--train-samples",  "--test-samples",  "--prior-sd",     "--tau",
-        "--train-limit", "--seed",           "--device",        "--data",         "--ood-data",
-        "--out",         "--resume",         "--preset",        "--blas-threads", "--prior",
-        "--mixture-pi",  "--mixture-sigma1", "--mixture-sigma2"}) {
+  for (const char* option : {"--model",          "--estimator",
+                             "--activation",     "--epochs",
+                             "--batch-size",     "--lr",
+                             "--train-samples",  "--test-samples",
+                             "--prior-sd",       "--tau",
+                             "--train-limit",    "--seed",
+                             "--device",         "--data",
+                             "--ood-data",       "--out",
+                             "--resume",         "--preset",
+                             "--blas-threads",   "--prior",
+                             "--mixture-pi",     "--mixture-sigma1",
+                             "--mixture-sigma2", "--distributed",
+                             "--dist-timeout"}) {
     REQUIRE_THAT(result.output, Catch::Contains(option));
   }
   REQUIRE_THAT(result.output, Catch::Contains("=mlp"));
@@ -421,4 +438,101 @@ TEST_CASE(
     REQUIRE(result.errors ==
             "bayesnn-experiment: cannot append to '" + out + "/curve.jsonl': Is a directory\n");
   }
+}
+
+TEST_CASE("bayesnn-experiment: two ranks under tools/launch train one network, and rank 0 writes",
+          "[experiment][distributed]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(8);
+  // 150 images per rank, batches of 100 per rank: 2 steps an epoch of 200 images each; a
+  // constant learning rate, so that a run of 1 epoch takes the first epoch of a run of 2.
+  auto arguments = [&](const std::string& out, int epochs) {
+    return smoke_arguments(scratch, "mlp", out) + " --epochs " + std::to_string(epochs) +
+           " --lr-final 1 --dist-timeout 60";
+  };
+  const std::string straight = scratch.file("straight"), resumed = scratch.file("resumed");
+  const auto two = run_experiment(arguments(straight, 2), scratch, 0, launcher(2));
+  INFO(two.output);
+  REQUIRE(two.exit_code == 0);
+  REQUIRE_THAT(two.output, Catch::Contains("distributed: 2 ranks (environment, gloo), 200 images "
+                                           "per step (100 per rank)"));
+  REQUIRE(count_lines(straight + "/log.jsonl") == 2);  // rank 0's lines only
+  const auto metrics = read_json(straight + "/metrics.json");
+  REQUIRE(metrics["distributed"]["world_size"] == 2);
+  REQUIRE(metrics["distributed"]["backend"] == "gloo");
+  REQUIRE(metrics["distributed"]["global_batch_size"] == 200);
+  REQUIRE(metrics["epochs"] == 2);
+
+  // Rank 0's checkpoint after epoch 1 resumes the pair: each rank's generators come back, so the
+  // resumed run ends where the straight one did.
+  const auto first = run_experiment(arguments(resumed, 1), scratch, 0, launcher(2));
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  const auto second = run_experiment(arguments(resumed, 2) + " --resume", scratch, 0, launcher(2));
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  REQUIRE_THAT(second.output,
+               Catch::Contains("resumed from " + resumed + "/checkpoint.pt at epoch 1"));
+  const auto again = read_json(resumed + "/metrics.json");
+  REQUIRE(again["epochs"] == 2);
+  REQUIRE(again["nll"].get<double>() == metrics["nll"].get<double>());
+  REQUIRE(again["accuracy"].get<double>() == metrics["accuracy"].get<double>());
+}
+
+TEST_CASE("bayesnn-experiment: a rank that dies or hangs stops the others within --dist-timeout",
+          "[experiment][distributed]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(9);
+  const std::string out = scratch.file("run");
+  struct Case {
+    const char* name;
+    const char* signal;
+    int timeout;
+  };
+  for (const Case c : {Case{"killed", "KILL", 20}, Case{"hung", "STOP", 5}}) {
+    SECTION(c.name) {
+      // Rank 1 sends itself the signal once rank 0 has logged an epoch: mid-training.
+      const std::string arguments = smoke_arguments(scratch, "mlp", out) +
+                                    " --epochs 100000 --dist-timeout " + std::to_string(c.timeout);
+      const std::string launch = launcher(2, "--grace 2") +
+                                 " sh -c 'if [ \"$RANK\" = 1 ]; then (while [ ! -s \"" + out +
+                                 "/log.jsonl\" ]; do sleep 0.1; done; kill -" + c.signal +
+                                 " $$) & fi; exec \"$0\" \"$@\"'";
+      const auto start = std::chrono::steady_clock::now();
+      const auto result = run_experiment(arguments, scratch, 0, launch);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      INFO(result.output);
+      REQUIRE(result.exit_code != 0);
+      // Rank 0's one line names the operation, its rank, and the timeout.
+      REQUIRE_THAT(result.errors, Catch::Contains("bayesnn-experiment: ") &&
+                                      Catch::Contains("failed on rank 0 of 2 (gloo, timeout " +
+                                                      std::to_string(c.timeout) + " s)"));
+      CHECK(seconds < c.timeout + 30);
+
+      // Rank 0's last checkpoint resumes a new pair.
+      int epochs = 0;
+      std::ifstream log(out + "/log.jsonl");
+      for (std::string line; std::getline(log, line);) epochs = json::parse(line)["epoch"];
+      REQUIRE(epochs >= 1);
+      const auto relaunched = run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs " +
+                                                 std::to_string(epochs + 1) + " --resume",
+                                             scratch, 0, launcher(2));
+      INFO(relaunched.output);
+      REQUIRE(relaunched.exit_code == 0);
+      REQUIRE(read_json(out + "/metrics.json")["epochs"] == epochs + 1);
+    }
+  }
+}
+
+TEST_CASE("bayesnn-experiment: a launcher's malformed variable is an error naming it",
+          "[experiment][distributed]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  TempDir scratch;
+  const auto result =
+      run_experiment("--out '" + scratch.file("run") + "'", scratch, 0, "env RANK=5 WORLD_SIZE=2");
+  INFO(result.output);
+  REQUIRE(result.exit_code == 1);
+  REQUIRE_THAT(result.errors, Catch::Contains("RANK") && Catch::Contains("5"));
+  REQUIRE(count_newlines(result.errors) == 1);
 }

@@ -104,7 +104,7 @@ TEST_CASE("kl_unit_hierarchical: equals a Monte Carlo estimate over w and every 
   CHECK(std::abs(exact.item<double>() - estimate) < 4 * se);
 }
 
-TEST_CASE("kl_unit_hierarchical: one unit is kl_hierarchical; units add up", "[gaussian]") {
+TEST_CASE("kl_unit_hierarchical: one unit is kl_hierarchical, and units add up", "[gaussian]") {
   torch::manual_seed(7);
   auto mean = torch::randn({3, 2, 5}, torch::kDouble) * 0.2;  // 3 units of 10 elements
   auto log_sigma = torch::randn({3, 2, 5}, torch::kDouble) * 0.3 - 2.0;
@@ -123,7 +123,7 @@ TEST_CASE("kl_unit_hierarchical: one unit is kl_hierarchical; units add up", "[g
             .epsilon(1e-12));
 }
 
-TEST_CASE("kl_unit_hierarchical: gradients match finite differences; shapes are checked",
+TEST_CASE("kl_unit_hierarchical: gradients match finite differences, and shapes are checked",
           "[gaussian]") {
   torch::manual_seed(8);
   auto mean = (torch::randn({3, 4}, torch::kDouble) * 0.3).requires_grad_();

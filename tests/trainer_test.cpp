@@ -526,7 +526,7 @@ TEST_CASE("Trainer: gradient clipping scales the update to the clip norm", "[tra
   CHECK(std::sqrt(squared) == Approx(1e-3).epsilon(0.01));
 }
 
-TEST_CASE("Trainer: trains on any {inputs, targets}; accuracy only for classification",
+TEST_CASE("Trainer: trains on any {inputs, targets}, with accuracy only for classification",
           "[trainer]") {
   torch::manual_seed(85);
   SECTION("regression targets [N, 2, 3] in double") {

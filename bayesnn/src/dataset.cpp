@@ -42,16 +42,16 @@ BatchOptions::BatchOptions(int64_t batch_size) : batch_size_(batch_size) {}
 
 Epoch::Epoch(Dataset dataset, torch::Tensor order, const BatchOptions& options)
     : dataset_(std::move(dataset)), order_(std::move(order)), options_(options) {
-  const int64_t n = dataset_.size();
+  examples_ = order_.defined() ? order_.size(0) : dataset_.size();
   const int64_t b = options_.batch_size();
-  num_batches_ = options_.drop_last() ? n / b : (n + b - 1) / b;
+  num_batches_ = options_.drop_last() ? examples_ / b : (examples_ + b - 1) / b;
 }
 
 Batch Epoch::batch(int64_t i) const {
   TORCH_CHECK(0 <= i && i < num_batches_, "Epoch::batch: index ", i, " must be in [0, ",
               num_batches_, ") (the number of batches)");
   const int64_t begin = i * options_.batch_size();
-  const int64_t count = std::min(options_.batch_size(), dataset_.size() - begin);
+  const int64_t count = std::min(options_.batch_size(), examples_ - begin);
   Batch batch;
   if (order_.defined()) {
     batch.indices = order_.narrow(0, begin, count);
@@ -103,10 +103,17 @@ BatchLoader::BatchLoader(Dataset dataset, BatchOptions options)
               dataset_.inputs.sizes(), " and ", dataset_.targets.sizes());
   TORCH_CHECK(dataset_.inputs.size(0) == dataset_.targets.size(0), "BatchLoader: the dataset has ",
               dataset_.inputs.size(0), " inputs but ", dataset_.targets.size(0), " targets");
-  const int64_t n = dataset_.size();
+  TORCH_CHECK(
+      options_.shards() >= 1 && options_.shard() >= 0 && options_.shard() < options_.shards(),
+      "BatchLoader: shard ", options_.shard(), " of ", options_.shards(),
+      ": expected 0 <= shard < shards");
+  const int64_t n = shard_size();
   TORCH_CHECK(options_.batch_size() >= 1 && options_.batch_size() <= n, "BatchLoader: batch_size ",
-              options_.batch_size(), " must be in [1, ", n, "] (the dataset size)");
+              options_.batch_size(), " must be in [1, ", n, "] (the ",
+              options_.shards() > 1 ? "shard's" : "dataset", " size)");
 }
+
+int64_t BatchLoader::shard_size() const { return dataset_.size() / options_.shards(); }
 
 Epoch BatchLoader::epoch(int64_t epoch) const {
   TORCH_CHECK(epoch >= 0, "BatchLoader::epoch: epoch ", epoch, " must be >= 0");
@@ -117,11 +124,22 @@ Epoch BatchLoader::epoch(int64_t epoch) const {
     order =
         torch::randperm(dataset_.size(), generator, torch::kInt64).to(dataset_.targets.device());
   }
+  if (options_.shards() > 1) {
+    if (!order.defined()) {
+      order = torch::arange(dataset_.size(),
+                            torch::dtype(torch::kInt64).device(dataset_.targets.device()));
+    }
+    const int64_t shards = options_.shards();
+    order = order.narrow(0, 0, shard_size() * shards)
+                .view({shard_size(), shards})
+                .select(1, options_.shard())
+                .contiguous();
+  }
   return Epoch(dataset_, std::move(order), options_);
 }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  const int64_t n = dataset_.size();
+  const int64_t n = shard_size();
   const int64_t b = options_.batch_size();
   return options_.drop_last() ? n / b : (n + b - 1) / b;
 }

@@ -31,6 +31,11 @@ void StepRecord::stack_pending() {
 
 std::optional<NonFiniteStep> StepRecord::read() {
   stack_pending();
+  if (non_finite_) {
+    stacked_.clear();
+    unread_.clear();
+    return non_finite_;
+  }
   if (stacked_.empty()) return std::nullopt;
   const auto values = at::cat(stacked_).cpu();
   stacked_.clear();
@@ -41,7 +46,8 @@ std::optional<NonFiniteStep> StepRecord::read() {
     const double nll = rows[i][0], kl = rows[i][1];
     if (!std::isfinite(nll) || !std::isfinite(kl)) {
       const bool nll_bad = !std::isfinite(nll);
-      return NonFiniteStep{totals_.steps, nll_bad ? "NLL" : "KL", nll_bad ? nll : kl};
+      non_finite_ = NonFiniteStep{totals_.steps, nll_bad ? "NLL" : "KL", nll_bad ? nll : kl};
+      return non_finite_;
     }
     add_to_totals(unread[i], nll, kl, rows[i][2]);
   }

@@ -55,7 +55,8 @@ class StepRecord {
   /// Appends a step; no synchronisation.
   void add(StepResult step);
   /// Reads the unread steps into the totals, in order, up to the first with a non-finite NLL
-  /// or KL, which it returns (that step and the rest are dropped, not added).
+  /// or KL, which it returns (that step and the rest are dropped, not added), then and on every
+  /// later read.
   std::optional<NonFiniteStep> read();
 
   /// The sums of the steps read.
@@ -78,6 +79,7 @@ class StepRecord {
   std::vector<at::Tensor> stacked_;  // [k, 3] double: nll, kl, correct per unread step
   std::vector<HostPart> unread_;     // the host part of every unread step
   StepTotals totals_;
+  std::optional<NonFiniteStep> non_finite_;  // the first non-finite step read
   int64_t steps_added_ = 0, examples_added_ = 0;
 };
 

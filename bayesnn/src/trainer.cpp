@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <tuple>
 #include <utility>
@@ -159,6 +162,20 @@ std::vector<std::pair<c10::Device, torch::Tensor>> read_generator_states(
   return states;
 }
 
+// Under data parallelism a checkpoint also holds each rank's generators, as "<key>_rank_<r>":
+// the CPU's, and the trainer's device's where that is a GPU.
+std::vector<c10::Device> rank_generator_devices(const torch::Device& device) {
+  std::vector<c10::Device> devices{c10::Device(c10::kCPU)};
+  if (device.is_cuda()) {
+    devices.emplace_back(c10::kCUDA, device.has_index() ? device.index() : c10::DeviceIndex{0});
+  }
+  return devices;
+}
+
+std::string rank_generator_key(const c10::Device& device, int64_t rank) {
+  return fmt::format("{}_rank_{}", generator_key(device), rank);
+}
+
 void set_generator_states(const std::vector<std::pair<c10::Device, torch::Tensor>>& states) {
   for (const auto& [device, state] : states) {
     auto generator = at::globalContext().defaultGenerator(device);
@@ -167,6 +184,15 @@ void set_generator_states(const std::vector<std::pair<c10::Device, torch::Tensor
   }
 }
 }  // namespace
+
+uint64_t rank_seed(uint64_t seed, int64_t rank) {
+  if (rank == 0) return seed;
+  // SplitMix64's finaliser of seed + rank * golden ratio: neighbouring ranks far apart.
+  uint64_t z = seed + static_cast<uint64_t>(rank) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
 
 Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood> likelihood)
     : model_(std::move(model)), options_(std::move(options)), likelihood_(std::move(likelihood)) {
@@ -180,10 +206,13 @@ Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood
   } else {
     lr_schedule_ = std::make_unique<ConstantLrSchedule>();
   }
-  if (!options_.log_path().empty()) add_epoch_hook(json_log_hook(options_.log_path()));
-  if (!options_.checkpoint_path().empty()) {
+  const auto& group = options_.process_group();
+  const bool writer = !group || group->rank() == 0;  // under data parallelism, rank 0 writes
+  if (writer && !options_.log_path().empty()) add_epoch_hook(json_log_hook(options_.log_path()));
+  if (writer && !options_.checkpoint_path().empty()) {
     add_epoch_hook(checkpoint_hook(options_.checkpoint_path()));
   }
+  if (group) buckets_.emplace(parameters());
 }
 
 void Trainer::check_options() const {
@@ -236,24 +265,30 @@ std::vector<EpochStats> Trainer::fit(const Dataset& train) {
 }
 
 EpochStats Trainer::train_epoch(const Dataset& train) {
+  const auto& group = options_.process_group();
+  if (group && !synchronised_) synchronise_parameters();
   const BatchLoader loader(train, BatchOptions(options_.batch_size())
                                       .shuffle(true)
                                       .drop_last(options_.drop_last())
                                       .seed(options_.seed())
-                                      .device(options_.device()));
+                                      .device(options_.device())
+                                      .shard(group ? group->rank() : 0)
+                                      .shards(group ? group->world_size() : 1));
   const auto batches = loader.epoch(epoch_);
   const double n_train = static_cast<double>(train.size());
   const int64_t total_steps = batches.size() * options_.epochs();
   const auto start = Clock::now();
   detail::StepRecord record(n_train);
-  ProgressLine progress(options_.progress() && stderr_is_terminal(), epoch_ + 1, options_.epochs(),
-                        batches.size(), start);
+  ProgressLine progress(
+      options_.progress() && stderr_is_terminal() && (!group || group->rank() == 0), epoch_ + 1,
+      options_.epochs(), batches.size(), start);
   model_.module->train();
   try {
     for (const auto& batch : batches) {
       record.add(train_step(batch, n_train, total_steps));
       if (progress.due()) {
-        read_checked(record);
+        // Alone, a rank stops at once; in a group, only when all agree, at the epoch's end.
+        group ? static_cast<void>(record.read()) : read_checked(record);
         progress.draw(record);
       }
     }
@@ -261,10 +296,13 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
     read_checked(record);  // a non-finite loss before the error is the cause to report
     throw;
   }
-  read_checked(record);
+  group ? read_agreed(record) : read_checked(record);
   progress.finish(record);
   ++epoch_;
-  const auto stats = epoch_stats(record.totals(), n_train, seconds_since(start));
+  const double seconds = seconds_since(start);
+  if (group) gather_rank_generators();
+  const auto stats =
+      epoch_stats(group ? global_totals(record.totals()) : record.totals(), n_train, seconds);
   run_epoch_hooks(stats);
   return stats;
 }
@@ -278,6 +316,7 @@ detail::StepResult Trainer::train_step(const Batch& batch, double n_train, int64
   auto kl = kl_divergence(*model_.module);
   auto loss = kl_weight > 0 ? nll + (kl_weight / n_train) * kl : nll;
   loss.backward();
+  if (buckets_) buckets_->average(*options_.process_group());
   if (options_.grad_clip_norm() > 0) clip_gradient_norm(parameters(), options_.grad_clip_norm());
   optimizer_->step();
   ++step_;
@@ -315,10 +354,79 @@ void Trainer::read_checked(detail::StepRecord& record) const {
   const int64_t batch = bad->index + 1;
   const int64_t step = step_ - record.steps_added() + batch;
   const auto& checkpoint = options_.checkpoint_path();
+  const auto& group = options_.process_group();
   throw NonFiniteLossError(fmt::format(
-      "training stopped at step {} (epoch {}, batch {}): the {} is {}{}", step, epoch_ + 1, batch,
-      bad->term, bad->value,
+      "training stopped at step {} (epoch {}, batch {}{}): the {} is {}{}", step, epoch_ + 1, batch,
+      group ? fmt::format(", rank {} of {}", group->rank(), group->world_size()) : "", bad->term,
+      bad->value,
       checkpoint.empty() ? "" : fmt::format("; the last good checkpoint is {}", checkpoint)));
+}
+
+// Every rank reads its record and votes (a collective): where any rank's loss was not finite,
+// all stop together, so that none waits in a collective the others have left.
+void Trainer::read_agreed(detail::StepRecord& record) const {
+  const auto& group = *options_.process_group();
+  const bool own = record.read().has_value();
+  if (!group.any(own, "the check for a non-finite loss")) return;
+  if (own) read_checked(record);  // throws, naming the step
+  throw NonFiniteLossError(
+      fmt::format("training stopped in epoch {} on rank {} of {}: another rank's loss was not "
+                  "finite (its own message names the step)",
+                  epoch_ + 1, group.rank(), group.world_size()));
+}
+
+// The epoch's sums over every rank: the global minibatches' losses and accuracy; the KL is the
+// ranks' mean (each rank draws its own weights for a Monte Carlo KL).
+detail::StepTotals Trainer::global_totals(const detail::StepTotals& totals) const {
+  const auto& group = *options_.process_group();
+  auto sums = torch::tensor({totals.nll_sum, totals.loss_sum, static_cast<double>(totals.examples),
+                             totals.correct, static_cast<double>(totals.predictions),
+                             totals.last_kl, static_cast<double>(totals.steps)},
+                            torch::kFloat64)
+                  .to(options_.device());
+  group.all_reduce_sum(sums, "the epoch's statistics");
+  sums = sums.cpu();
+  const auto value = sums.accessor<double, 1>();
+  detail::StepTotals global = totals;
+  global.nll_sum = value[0];
+  global.loss_sum = value[1];
+  global.examples = std::llround(value[2]);
+  global.correct = value[3];
+  global.predictions = std::llround(value[4]);
+  global.last_kl = value[5] / static_cast<double>(group.world_size());
+  global.steps = std::llround(value[6]);
+  return global;
+}
+
+// Rank 0's model and likelihood become every rank's.
+void Trainer::synchronise_parameters() {
+  const auto& group = *options_.process_group();
+  broadcast_module(*model_.module, group);
+  broadcast_module(*likelihood_, group);
+  synchronised_ = true;
+}
+
+// Every rank's generator states, gathered on every rank (rank 0's checkpoint writes them): each
+// rank fills its row of a [world size, state bytes] table, and a sum over the ranks fills all.
+void Trainer::gather_rank_generators() {
+  const auto& group = *options_.process_group();
+  rank_generators_.clear();
+  for (const auto& device : rank_generator_devices(options_.device())) {
+    auto generator = at::globalContext().defaultGenerator(device);
+    torch::Tensor state;
+    {
+      std::lock_guard<std::mutex> lock(generator.mutex());
+      state = generator.get_state();
+    }
+    auto table = torch::zeros({group.world_size(), state.numel()}, torch::kInt64);
+    table[group.rank()].copy_(state.to(torch::kInt64));
+    table = table.to(options_.device());
+    group.all_reduce_sum(table, "the generators' states");
+    table = table.to(torch::kCPU, torch::kUInt8);
+    for (int64_t rank = 0; rank < group.world_size(); ++rank) {
+      rank_generators_.emplace_back(rank_generator_key(device, rank), table[rank].clone());
+    }
+  }
 }
 
 EpochStats Trainer::epoch_stats(const detail::StepTotals& totals, double n_train,
@@ -353,6 +461,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
   archive.write("epoch", torch::tensor(epoch_));
   archive.write("step", torch::tensor(step_));
   write_generator_states(archive);
+  for (const auto& [key, state] : rank_generators_) archive.write(key, state, /*is_buffer=*/true);
   torch::serialize::OutputArchive model_archive, likelihood_archive, optimizer_archive;
   model_.module->save(model_archive);
   likelihood_->save(likelihood_archive);
@@ -365,18 +474,61 @@ void Trainer::save_checkpoint(const std::string& path) const {
       path, [&archive](std::ostream& out) { archive.save_to(out); }, "the checkpoint");
 }
 
+// The checkpoint file's bytes; under data parallelism rank 0 reads them and broadcasts them.
+std::string Trainer::read_checkpoint_bytes(const std::string& path) const {
+  const auto& group = options_.process_group();
+  std::string bytes;
+  bool found = false;
+  if (!group || group->rank() == 0) {
+    std::ifstream file(path, std::ios::binary);
+    found = std::filesystem::is_regular_file(path) && file.good();
+    if (found) bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  }
+  if (group) {
+    auto size = torch::tensor({found ? static_cast<int64_t>(bytes.size()) : int64_t{-1}})
+                    .to(options_.device());
+    group->broadcast(size, 0, "the checkpoint's size");
+    const int64_t count = size.item<int64_t>();
+    found = count >= 0;
+    if (found) {
+      auto data = torch::empty({count}, torch::kUInt8);
+      if (group->rank() == 0) std::memcpy(data.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+      data = data.to(options_.device());
+      group->broadcast(data, 0, "the checkpoint");
+      data = data.cpu();
+      bytes.assign(reinterpret_cast<const char*>(data.data_ptr<uint8_t>()),
+                   static_cast<size_t>(count));
+    }
+  }
+  TORCH_CHECK(found, "Trainer: no checkpoint at '", path, "'",
+              group ? " (on rank 0, which reads it for every rank)" : "");
+  return bytes;
+}
+
 void Trainer::load_checkpoint(const std::string& path) {
-  TORCH_CHECK(std::filesystem::exists(path), "Trainer: no checkpoint at '", path, "'");
+  const std::string bytes = read_checkpoint_bytes(path);
+  const auto& group = options_.process_group();
   torch::serialize::InputArchive archive;
   torch::Tensor marker, epoch, step;
   std::vector<std::pair<c10::Device, torch::Tensor>> generator_states;
   torch::serialize::InputArchive model_archive, likelihood_archive, optimizer_archive;
   try {
-    archive.load_from(path, torch::kCPU);
+    archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
     archive.read("bayesnn_checkpoint", marker);
     archive.read("epoch", epoch);
     archive.read("step", step);
     generator_states = read_generator_states(archive);
+    if (group && group->rank() != 0) {
+      // Each rank's own generators where the file has them (rank 0's are the file's own); a
+      // rank without them (a checkpoint of fewer ranks) keeps its own, as the program seeded it.
+      generator_states.clear();
+      for (const auto& device : rank_generator_devices(options_.device())) {
+        torch::Tensor state;
+        if (archive.try_read(rank_generator_key(device, group->rank()), state, true)) {
+          generator_states.emplace_back(device, state);
+        }
+      }
+    }
     archive.read("model", model_archive);
     archive.read("likelihood", likelihood_archive);
     archive.read("optimizer", optimizer_archive);
@@ -394,6 +546,7 @@ void Trainer::load_checkpoint(const std::string& path) {
   epoch_ = epoch.item<int64_t>();
   step_ = step.item<int64_t>();
   set_generator_states(generator_states);
+  synchronised_ = false;  // rank 0's parameters are broadcast before the next step
 }
 
 }  // namespace bayesnn

@@ -64,6 +64,13 @@ struct BatchOptions {
   TORCH_ARG(uint64_t, seed) = 0;
   /// Where batches are delivered (copied with `non_blocking`); unset: where the dataset is.
   TORCH_ARG(c10::optional<torch::Device>, device) = c10::nullopt;
+  /// Data-parallel training: this process takes shard `shard` of `shards` of every epoch, the
+  /// entries shard, shard + shards, shard + 2 shards, ... of the epoch's order cut to
+  /// shards * floor(N / shards) entries, so the shards are disjoint and of equal length, and
+  /// batch i of all shards together is batch i of the whole order at batch_size * shards.
+  TORCH_ARG(int64_t, shard) = 0;
+  /// The number of shards (processes); 1: the whole dataset.
+  TORCH_ARG(int64_t, shards) = 1;
 };
 
 /// One epoch of minibatches: a range to iterate with range-for, made by
@@ -103,20 +110,22 @@ class Epoch {
   Iterator begin() const { return Iterator(this, 0); }
   /// Past the last batch.
   Iterator end() const { return Iterator(this, num_batches_); }
-  /// The number of batches: ceil(N / B), or floor(N / B) with `drop_last`.
+  /// The number of batches: ceil(n / B), or floor(n / B) with `drop_last`, for the n examples
+  /// of this epoch (N, or a shard's floor(N / shards)).
   int64_t size() const { return num_batches_; }
   /// Batch i of this epoch, 0 <= i < size().
   Batch batch(int64_t i) const;
   /// The order in which this epoch visits the dataset: int64 [N], a permutation of 0..N-1
-  /// (the identity without `shuffle`).
+  /// (the identity without `shuffle`); a shard's entries of it with `shards` > 1.
   torch::Tensor order() const;
 
  private:
   friend class BatchLoader;
   Epoch(Dataset dataset, torch::Tensor order, const BatchOptions& options);
   Dataset dataset_;
-  torch::Tensor order_;  // on the dataset's device; undefined without shuffle
+  torch::Tensor order_;  // on the dataset's device; undefined without shuffle or shards
   BatchOptions options_;
+  int64_t examples_;  // in this epoch: N, or a shard's length
   int64_t num_batches_;
 };
 
@@ -136,7 +145,8 @@ class Epoch {
 /// ```
 class BatchLoader {
  public:
-  /// Checks 1 <= batch_size <= N and that inputs and targets have N examples each.
+  /// Checks 0 <= shard < shards, 1 <= batch_size <= floor(N / shards) and that inputs and
+  /// targets have N examples each.
   BatchLoader(Dataset dataset, BatchOptions options);
 
   /// The batches of epoch `epoch` (>= 0): the same for the same (seed, epoch), a different
@@ -145,6 +155,8 @@ class BatchLoader {
   Epoch epoch(int64_t epoch) const;
   /// The number of batches in each epoch.
   int64_t batches_per_epoch() const;
+  /// The examples each epoch visits: N, or floor(N / shards) with `shards` > 1.
+  int64_t shard_size() const;
   /// The dataset being iterated.
   const Dataset& dataset() const { return dataset_; }
   /// The options with which this loader was constructed.

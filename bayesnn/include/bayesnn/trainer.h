@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -13,10 +14,12 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
+#include "bayesnn/data_parallel.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/epoch_hooks.h"
 #include "bayesnn/likelihood.h"
 #include "bayesnn/model.h"
+#include "bayesnn/process_group.h"
 #include "bayesnn/schedule.h"
 
 namespace bayesnn {
@@ -56,7 +59,7 @@ struct TrainerOptions {
   /// Drop the last partial batch of each epoch.
   TORCH_ARG(bool, drop_last) = false;
   /// Seeds the batch order. The noise of the estimators comes from torch's global generators,
-  /// which the program seeds itself (`torch::manual_seed`).
+  /// which the program seeds itself (`torch::manual_seed`; `rank_seed` under data parallelism).
   TORCH_ARG(uint64_t, seed) = 0;
   /// Where the model and batches live.
   TORCH_ARG(torch::Device, device) = torch::kCPU;
@@ -64,9 +67,23 @@ struct TrainerOptions {
   TORCH_ARG(std::string, log_path) = "";
   /// A checkpoint is written here after every epoch, atomically ("" : none; `checkpoint_hook`).
   TORCH_ARG(std::string, checkpoint_path) = "";
-  /// A progress line on a terminal (never when stderr is not a terminal).
+  /// A progress line on a terminal (never when stderr is not a terminal; rank 0's only).
   TORCH_ARG(bool, progress) = true;
+  /// Data-parallel training over this group (one process per rank, every rank with the same
+  /// options and dataset): each rank trains on its shard of every epoch's order
+  /// (`BatchOptions::shard`) at `batch_size`, so a step's global minibatch is batch_size *
+  /// world size; gradients are averaged over the ranks (`GradientBuckets`), and each rank's
+  /// loss is its mean NLL + KL / N with N the whole training set, so the average is the
+  /// global minibatch's ELBO gradient with the KL counted once. Rank 0's parameters are
+  /// broadcast before the first step and after `load_checkpoint`; epoch statistics are summed
+  /// over the ranks; only rank 0 writes the log and the checkpoint. Unset: one process.
+  TORCH_ARG(std::optional<ProcessGroup>, process_group) = std::nullopt;
 };
+
+/// The seed of torch's generators for the estimators' noise on `rank` of a data-parallel job:
+/// `seed` itself on rank 0 (so one rank draws what a single process draws), a well-mixed
+/// function of (seed, rank) elsewhere, so that no two ranks draw the same noise.
+uint64_t rank_seed(uint64_t seed, int64_t rank);
 
 /// Thrown when the loss becomes NaN or infinite (the message names the step and the term), or
 /// when a checkpoint would hold a non-finite parameter (`checkpoint_hook`; it names the
@@ -110,7 +127,9 @@ class Trainer {
   std::vector<torch::Tensor> parameters() const;
 
   /// Trains from the current epoch to `options.epochs()`; returns the stats of each epoch run.
-  /// Throws `NonFiniteLossError` (after which the last checkpoint is still the last good one).
+  /// Throws `NonFiniteLossError` (after which the last checkpoint is still the last good one);
+  /// under data parallelism every rank throws it when any rank's loss was not finite, and a
+  /// failed collective throws `DistributedError`.
   std::vector<EpochStats> fit(const Dataset& train);
   /// Trains one epoch, then runs the epoch hooks and `on_epoch`. Throws `NonFiniteLossError`
   /// naming the first step whose NLL or KL was not finite, before any hook runs; the trainer's
@@ -122,7 +141,9 @@ class Trainer {
   /// previous file intact.
   void save_checkpoint(const std::string& path) const;
   /// Restores what `save_checkpoint` wrote (the CUDA generators where the file has them);
-  /// throws naming the file if it is missing or corrupt.
+  /// throws naming the file if it is missing or corrupt. Under data parallelism every rank
+  /// calls it: rank 0 reads the file and sends its bytes to the others (no shared file system
+  /// needed), and each rank restores its own generators where the file has them.
   void load_checkpoint(const std::string& path);
 
   /// Called after every epoch and its hooks (e.g. to evaluate on held-out data).
@@ -151,6 +172,11 @@ class Trainer {
   void read_checked(detail::StepRecord& record) const;
   EpochStats epoch_stats(const detail::StepTotals& totals, double n_train, double seconds) const;
   void run_epoch_hooks(const EpochStats& stats) const;
+  void read_agreed(detail::StepRecord& record) const;
+  detail::StepTotals global_totals(const detail::StepTotals& totals) const;
+  void synchronise_parameters();
+  void gather_rank_generators();
+  std::string read_checkpoint_bytes(const std::string& path) const;
 
   Model model_;
   TrainerOptions options_;
@@ -161,6 +187,11 @@ class Trainer {
   std::vector<EpochHook> epoch_hooks_;
   int64_t epoch_ = 0;
   int64_t step_ = 0;
+  // Data parallelism: the gradients' buckets, whether the ranks' parameters are known equal,
+  // and every rank's generator states as of the last epoch (rank 0's checkpoint holds them).
+  std::optional<GradientBuckets> buckets_;
+  bool synchronised_ = false;
+  std::vector<std::pair<std::string, torch::Tensor>> rank_generators_;
 };
 
 }  // namespace bayesnn
