@@ -494,10 +494,10 @@ TEST_CASE("bayesnn-experiment: a rank that dies or hangs stops the others within
       // Rank 1 sends itself the signal once rank 0 has logged an epoch: mid-training.
       const std::string arguments = smoke_arguments(scratch, "mlp", out) +
                                     " --epochs 100000 --dist-timeout " + std::to_string(c.timeout);
-      const std::string launch = launcher(2, "--grace 2") +
-                                 " sh -c 'if [ \"$RANK\" = 1 ]; then (while [ ! -s \"" + out +
-                                 "/log.jsonl\" ]; do sleep 0.1; done; kill -" + c.signal +
-                                 " $$) & fi; exec \"$0\" \"$@\"'";
+      const std::string launch =
+          launcher(2, "--grace 2") + " sh -c 'if [ \"$RANK\" = 1 ]; then (while [ ! -s \"" + out +
+          "/log.jsonl\" ] && kill -0 $$ 2>/dev/null; do sleep 0.1; done; kill -" + c.signal +
+          " $$) & fi; exec \"$0\" \"$@\"'";
       const auto start = std::chrono::steady_clock::now();
       const auto result = run_experiment(arguments, scratch, 0, launch);
       const double seconds =
