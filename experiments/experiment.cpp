@@ -13,8 +13,10 @@
 // Reads top to bottom: main (the process-wide choices), then run: the data-parallel group,
 // output directory, data, network, training, evaluation, report, exports.
 #include <dlfcn.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -90,6 +92,23 @@ json blas_threads() {
   using GetThreads = int (*)();
   auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   return get ? json(get()) : json(nullptr);
+}
+
+// The first SIGINT or SIGTERM asks training to stop before its next step (the last checkpoint
+// intact); the handler then steps aside, so a second one ends the program at once.
+std::atomic<int> interrupting_signal{0};
+
+extern "C" void request_stop(int signal) {
+  interrupting_signal.store(signal);
+  ::signal(signal, SIG_DFL);
+}
+
+void stop_on_interrupt() {
+  struct sigaction action {};
+  action.sa_handler = request_stop;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
 }
 
 // One line, whatever the message holds: a failure is one line on stderr.
@@ -337,6 +356,7 @@ TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const 
     fmt::print("resumed from {} at epoch {}\n", files.checkpoint, trainer.epoch());
   }
   const auto predict = predict_options(options, device);
+  trainer.stop_requested = [] { return interrupting_signal.load() != 0; };
   trainer.on_epoch = [&](const bnn::EpochStats& stats) {
     print_epoch(stats, options.epochs);
     if (options.eval_every > 0 && stats.epoch % options.eval_every == 0 &&
@@ -590,7 +610,12 @@ int main(int argc, char** argv) {
     bnn::reuse_freed_memory();
     set_blas_threads(options->blas_threads);
     torch::set_num_threads(options->threads);
+    stop_on_interrupt();
     return run(*options);
+  } catch (const bnn::TrainingInterrupted& stop) {
+    print_error(std::string(strsignal(interrupting_signal.load())) + ": " + stop.what() +
+                "; --resume continues");
+    return 128 + interrupting_signal.load();
   } catch (const c10::Error& error) {
     print_error(error.what_without_backtrace());
   } catch (const std::exception& error) {  // WriteError, NonFiniteLossError, DataError, ...

@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -13,15 +15,36 @@ namespace {
 // softplus(0) = log 2: PyMC3's mean-field ADVI starts every sd there (rho = 0).
 const double kPyMC3InitLogSigma = std::log(std::log(2.0));
 
-const CLI::Validator kFinite(
-    [](std::string& value) -> std::string {
-      double number = 0;
-      if (!CLI::detail::lexical_cast(value, number) || !std::isfinite(number)) {
-        return "Value " + value + " is not a finite number";
-      }
-      return {};
-    },
-    "FINITE");
+// The checks of numeric options. CLI11 prefixes the option's name, so a refusal reads
+// "--batch-size: got 0, expected a whole number >= 1", one line.
+template <typename Number>
+CLI::Validator number(const std::string& name, const std::string& expected,
+                      std::function<bool(Number)> accept) {
+  return CLI::Validator(
+      [expected, accept](std::string& value) -> std::string {
+        Number parsed{};
+        // CLI11 reads "-3" into an unsigned number as 2^64 - 3.
+        const bool negative = !std::is_signed_v<Number> && value.find('-') != std::string::npos;
+        const bool ok = !negative && CLI::detail::lexical_cast(value, parsed) &&
+                        (!std::is_floating_point_v<Number> || std::isfinite(parsed)) &&
+                        accept(parsed);
+        return ok ? std::string() : "got " + value + ", expected " + expected;
+      },
+      name);
+}
+
+const auto kCount = number<int64_t>(">=1", "a whole number >= 1", [](int64_t n) { return n >= 1; });
+const auto kCountOrZero =
+    number<int64_t>(">=0", "a whole number >= 0", [](int64_t n) { return n >= 0; });
+const auto kSeed = number<uint64_t>(">=0", "a whole number >= 0", [](uint64_t) { return true; });
+const auto kPositive = number<double>(">0", "a finite number > 0", [](double x) { return x > 0; });
+const auto kNonNegative =
+    number<double>(">=0", "a finite number >= 0", [](double x) { return x >= 0; });
+const auto kFinite = number<double>("FINITE", "a finite number", [](double) { return true; });
+const auto kFraction =
+    number<double>("IN (0,1]", "a fraction in (0, 1]", [](double x) { return x > 0 && x <= 1; });
+const auto kWeight = number<double>("IN (0,1)", "a weight strictly between 0 and 1",
+                                    [](double x) { return x > 0 && x < 1; });
 
 std::string shell_quoted(const std::string& word) {
   if (!word.empty() && word.find_first_of(" \t\n'\"\\$`*?;&|<>()") == std::string::npos) {
@@ -63,43 +86,43 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
       ->check(CLI::IsMember({"reparam", "local", "flipout"}));
   app.add_option("--activation", o.activation, "Hidden activation")
       ->check(CLI::IsMember({"relu", "tanh"}));
-  app.add_option("--epochs", o.epochs, "Training epochs")->check(CLI::PositiveNumber);
-  app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(CLI::PositiveNumber);
-  app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--epochs", o.epochs, "Training epochs")->check(kCount);
+  app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(kCount);
+  app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(kPositive);
   app.add_option("--lr-final", o.lr_final,
                  "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
-      ->check(CLI::Range(1e-9, 1.0));
+      ->check(kFraction);
   app.add_option("--train-samples", o.train_samples,
                  "Monte Carlo samples of the network per training step")
-      ->check(CLI::PositiveNumber);
+      ->check(kCount);
   app.add_option("--test-samples", o.test_samples, "Posterior samples S of the predictive")
-      ->check(CLI::PositiveNumber);
+      ->check(kCount);
   app.add_option("--prior-sd", o.prior_sd, "sd of the fixed N(0, sd²) prior (mlp, cnn)")
-      ->check(CLI::PositiveNumber & kFinite);
+      ->check(kPositive);
   app.add_option("--tau", o.tau,
                  "Scale of the HalfNormal(tau) hyperprior (hierarchical and unit-hierarchical)")
-      ->check(CLI::PositiveNumber & kFinite);
+      ->check(kPositive);
   app.add_option("--mixture-pi", o.mixture_pi,
                  "Scale mixture: weight of the wide component, strictly between 0 and 1")
-      ->check(CLI::Range(0.0, 1.0) & kFinite);
+      ->check(kWeight);
   app.add_option("--mixture-sigma1", o.mixture_sigma1, "Scale mixture: the wide component's sd")
-      ->check(CLI::PositiveNumber & kFinite);
+      ->check(kPositive);
   app.add_option("--mixture-sigma2", o.mixture_sigma2,
                  "Scale mixture: the narrow component's sd (default e^-6)")
-      ->check(CLI::PositiveNumber & kFinite);
+      ->check(kPositive);
   app.add_option("--init-log-sigma", o.init_log_sigma,
                  "Initial value of every *_log_sigma (log of the posterior sd)")
       ->check(kFinite);
   app.add_option("--init-mean-sd", o.init_mean_sd,
                  "> 0: initialise every *_mean from N(0, sd²); 0: torch's initialisation")
-      ->check(CLI::NonNegativeNumber & kFinite);
+      ->check(kNonNegative);
   app.add_option("--kl-weight", o.kl_weight,
                  "Weight of the KL term (1: the ELBO; anything else is a tempered posterior and "
                  "is labelled so in metrics.json)")
-      ->check(CLI::NonNegativeNumber & kFinite);
+      ->check(kNonNegative);
   app.add_option("--kl-warmup", o.kl_warmup,
                  "Epochs over which the KL weight ramps linearly from 0 (0: off)")
-      ->check(CLI::NonNegativeNumber & kFinite);
+      ->check(kNonNegative);
   app.add_option("--prediction", o.prediction,
                  "Predicted class: mean (argmax of the mean probabilities) or mode (of the S "
                  "sampled labels, the article's)")
@@ -107,23 +130,24 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--predict-batch", o.predict_batch,
                  "Images per forward while predicting (0: 10000 for the MLPs, 100 for the CNNs); "
                  "bounds memory, not the result")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kCountOrZero);
   app.add_option("--train-limit", o.train_limit, "Use the first N training images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kCountOrZero);
   app.add_option("--test-limit", o.test_limit,
                  "Use the first N test and OOD images (0: all; for smoke tests)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kCountOrZero);
   app.add_option("--eval-every", o.eval_every,
                  "Record the posterior-mean test accuracy every N epochs (0: off)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--seed", o.seed, "Seed of initialisation, batch order and sampling");
+      ->check(kCountOrZero);
+  app.add_option("--seed", o.seed, "Seed of initialisation, batch order and sampling")
+      ->check(kSeed);
   app.add_option("--device", o.device, "Where to train and predict")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(CLI::PositiveNumber);
+  app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(kCount);
   app.add_option("--blas-threads", o.blas_threads,
                  "OpenBLAS threads, a pool of its own beside LibTorch's (0: $OPENBLAS_NUM_THREADS "
                  "where set, else 1)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(kCountOrZero);
   app.add_option("--data", o.data,
                  "Directory of the IDX files to train and test on (default: $BAYESNN_DATA/mnist, "
                  "else data/mnist)");
@@ -140,7 +164,7 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--dist-timeout", o.dist_timeout,
                  "Seconds to wait for the other ranks to join and for each collective; a rank "
                  "that dies or hangs stops the others within it")
-      ->check(CLI::PositiveNumber & kFinite);
+      ->check(kPositive);
   app.add_option("--preset", o.preset,
                  "article: the article's setup (tanh, reparam, first 50,000 images, batch 500, "
                  "500 epochs, PyMC3's initial sd log 2, means N(0, 1), constant lr, no warm-up, "
@@ -150,26 +174,27 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
-    exit_code = app.exit(error);
+    if (error.get_exit_code() == 0) {  // --help
+      exit_code = app.exit(error);
+      return std::nullopt;
+    }
+    // One line, as every refusal: the option, the value, what was expected.
+    std::fprintf(stderr, "bayesnn-experiment: %s (--help lists the options)\n", error.what());
+    exit_code = 2;
     return std::nullopt;
   }
 
   // hier-* are the article's names for --prior hierarchical; the twins have no prior.
   const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
   if ((hier && !o.prior.empty() && o.prior != "hierarchical") || (det && !o.prior.empty())) {
-    std::fprintf(stderr, "--prior %s: --model %s %s\n", o.prior.c_str(), o.model.c_str(),
+    std::fprintf(stderr, "bayesnn-experiment: --prior %s: --model %s %s\n", o.prior.c_str(),
+                 o.model.c_str(),
                  det ? "is deterministic and has no prior"
                      : "is the article's name for --prior hierarchical");
     exit_code = 2;
     return std::nullopt;
   }
   if (o.prior.empty()) o.prior = hier ? "hierarchical" : det ? "none" : "fixed";
-  if (o.prior == "scale-mixture" && (o.mixture_pi <= 0 || o.mixture_pi >= 1)) {
-    std::fprintf(stderr, "--mixture-pi %g: expected a weight strictly between 0 and 1\n",
-                 o.mixture_pi);
-    exit_code = 2;
-    return std::nullopt;
-  }
 
   if (o.preset == "article") {
     auto unset = [&](const char* name) { return app.count(name) == 0; };

@@ -298,3 +298,33 @@ TEST_CASE("rank_seed: rank 0 keeps the seed, other ranks get distinct seeds", "[
   CHECK(std::adjacent_find(seeds.begin(), seeds.end()) == seeds.end());
   CHECK(bnn::rank_seed(42, 1) != bnn::rank_seed(43, 1));
 }
+
+TEST_CASE("Trainer: a stop one rank asks for stops every rank at the same step",
+          "[distributed][trainer]") {
+  if (!gloo_or_warn()) return;
+  const auto train = blobs(100, 8);
+  std::vector<int64_t> steps(2, -1);
+  const auto errors = bayesnn::test::run_ranks_caught(2, [&](const bnn::ProcessGroup& group) {
+    torch::nn::Sequential net;
+    {
+      std::lock_guard<std::mutex> lock(seeding);
+      torch::manual_seed(16);
+      net = mlp(bnn::Estimator::kLocalReparameterization, bnn::Prior::fixed(0.5), -5);
+    }
+    bnn::Trainer trainer(net, options(10).epochs(3).process_group(group));
+    int asked = 0;
+    trainer.stop_requested = [&] { return group.rank() == 1 && ++asked == 8; };
+    try {
+      trainer.fit(train);
+    } catch (...) {
+      steps[group.rank()] = trainer.step();
+      throw;
+    }
+  });
+  for (const auto& error : errors) {
+    REQUIRE(error);
+    REQUIRE_THROWS_AS(std::rethrow_exception(error), bnn::TrainingInterrupted);
+  }
+  CHECK(steps[0] == 7);
+  CHECK(steps[1] == 7);
+}

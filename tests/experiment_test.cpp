@@ -355,7 +355,15 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--model det-cnn --prior fixed",
        "--prior fixed: --model det-cnn is deterministic and has no prior"},
       {"--prior scale-mixture --mixture-pi 1",
-       "--mixture-pi 1: expected a weight strictly between 0 and 1"},
+       "--mixture-pi: got 1, expected a weight strictly between 0 and 1"},
+      {"--batch-size 0", "--batch-size: got 0, expected a whole number >= 1"},
+      {"--epochs 1.5", "--epochs: got 1.5, expected a whole number >= 1"},
+      {"--prior-sd inf", "--prior-sd: got inf, expected a finite number > 0"},
+      {"--lr-final 2", "--lr-final: got 2, expected a fraction in (0, 1]"},
+      {"--kl-weight -1", "--kl-weight: got -1, expected a finite number >= 0"},
+      {"--seed -3", "--seed: got -3, expected a whole number >= 0"},
+      {"--threads 0", "--threads: got 0, expected a whole number >= 1"},
+      {"--test-limit -2", "--test-limit: got -2, expected a whole number >= 0"},
       {"--mixture-sigma2 0", "--mixture-sigma2"},
       {"--dist-timeout 0", "--dist-timeout"},
   };
@@ -363,8 +371,12 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
     SECTION(c.arguments) {
       const auto result = run_experiment(c.arguments, scratch);
       INFO(result.output);
-      REQUIRE(result.exit_code != 0);
-      REQUIRE_THAT(result.output, Catch::Contains(c.message));
+      REQUIRE(result.exit_code == 2);
+      // One line on stderr, nothing on stdout, naming the option and the value.
+      REQUIRE(result.output == result.errors);
+      REQUIRE(count_newlines(result.errors) == 1);
+      REQUIRE_THAT(result.errors,
+                   Catch::StartsWith("bayesnn-experiment: ") && Catch::Contains(c.message));
     }
   }
 }
@@ -535,4 +547,35 @@ TEST_CASE("bayesnn-experiment: a launcher's malformed variable is an error namin
   REQUIRE(result.exit_code == 1);
   REQUIRE_THAT(result.errors, Catch::Contains("RANK") && Catch::Contains("5"));
   REQUIRE(count_newlines(result.errors) == 1);
+}
+
+TEST_CASE("bayesnn-experiment: SIGINT stops training before a step, and --resume continues",
+          "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(10);
+  const std::string out = scratch.file("run");
+  const std::string arguments = smoke_arguments(scratch, "mlp", out) + " --epochs 100000";
+  // SIGINT once the first epoch is logged (and its checkpoint written).
+  const std::string interrupt = "sh -c '(while [ ! -s \"" + out +
+                                "/log.jsonl\" ] && kill -0 $$ 2>/dev/null; do sleep 0.1; done; "
+                                "kill -INT $$) & exec \"$0\" \"$@\"'";
+  const auto stopped = run_experiment(arguments, scratch, 0, interrupt);
+  INFO(stopped.output);
+  REQUIRE(stopped.exit_code == 128 + SIGINT);
+  REQUIRE(count_newlines(stopped.errors) == 1);
+  REQUIRE_THAT(stopped.errors, Catch::StartsWith("bayesnn-experiment: Interrupt: training "
+                                                 "interrupted before step ") &&
+                                   Catch::Contains("; the last checkpoint, of epoch ") &&
+                                   Catch::EndsWith("/checkpoint.pt; --resume continues\n"));
+  REQUIRE(temporary_files(out).empty());
+
+  int epochs = 0;
+  std::ifstream log(out + "/log.jsonl");
+  for (std::string line; std::getline(log, line);) epochs = json::parse(line)["epoch"];
+  const auto resumed = run_experiment(smoke_arguments(scratch, "mlp", out) + " --epochs " +
+                                          std::to_string(epochs + 1) + " --resume",
+                                      scratch);
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  REQUIRE_THAT(resumed.output, Catch::Contains("at epoch " + std::to_string(epochs)));
 }

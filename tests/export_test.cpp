@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -490,4 +492,48 @@ TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
   INFO(command << "\n" << output);
   CHECK(status == 0);
   CHECK(output.find("check_export.py: OK") != std::string::npos);
+}
+
+TEST_CASE(
+    "read_export_info: reads back what each export recorded, and names a file that is not one",
+    "[export]") {
+  TemporaryDirectory dir;
+  torch::nn::Sequential model(BayesLinear(4, 3));
+  bayesnn::ExportMetadata metadata;
+  metadata.training_command = "train --epochs 3";
+  metadata.extra["dataset"] = "mnist";
+  bayesnn::export_posterior_mean(model, dir.file("mean.pt"), metadata);
+  bayesnn::export_predictive(model, dir.file("predictive.pt"), 7, metadata);
+
+  const auto mean = bayesnn::read_export_info(dir.file("mean.pt"));
+  CHECK(mean.format == "bayesnn.posterior_mean");
+  CHECK(mean.samples == 0);
+  CHECK(mean.bayesnn_version == bayesnn::kVersion);
+  CHECK(mean.torch_version == TORCH_VERSION);
+  CHECK(mean.metadata.training_command == "train --epochs 3");
+  CHECK(mean.metadata.extra == metadata.extra);
+  const auto predictive = bayesnn::read_export_info(dir.file("predictive.pt"));
+  CHECK(predictive.format == "bayesnn.predictive");
+  CHECK(predictive.samples == 7);
+  CHECK(nlohmann::json::parse(predictive.json).at("samples") == 7);
+
+  // A missing file, a file that is no archive, and a TorchScript file without bayesnn's metadata.
+  std::ofstream(dir.file("text.pt")) << "not an archive";
+  torch::jit::script::Module plain("Plain");
+  plain.save(dir.file("plain.pt"));
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {dir.file("missing.pt"), "no such file"},
+      {dir.file("text.pt"), "not a TorchScript archive"},
+      {dir.file("plain.pt"), "it holds no extra/bayesnn.json"},
+  };
+  for (const auto& [path, reason] : cases) {
+    REQUIRE_THROWS_MATCHES(
+        bayesnn::read_export_info(path), bayesnn::ExportReadError,
+        Catch::Matchers::Predicate<std::exception>([&](const std::exception& error) {
+          const std::string message = error.what();
+          return message.rfind("'" + path + "' is not a readable bayesnn export: " + reason, 0) ==
+                     0 &&
+                 message.find('\n') == std::string::npos;
+        }));
+  }
 }

@@ -3,12 +3,16 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include <caffe2/serialize/inline_container.h>
 #include "bayesnn/bayesnn.h"
+#include "checkpoint_file.h"
 #include "support/real_data.h"
 #include "support/temp_dir.h"
 
@@ -93,7 +97,9 @@ void save_checkpoint_without_cuda_states(bnn::Trainer& trainer, const std::strin
   archive.write("model", model);
   archive.write("likelihood", likelihood);
   archive.write("optimizer", optimizer);
-  archive.save_to(path);
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  std::ofstream(path, std::ios::binary) << bayesnn::detail::seal_checkpoint(bytes.str());
 }
 }  // namespace
 
@@ -229,6 +235,40 @@ TEST_CASE("Trainer: checkpoints are atomic and a truncated one is rejected", "[t
     REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("truncated.pt")),
                         Contains("truncated.pt' is not a readable bayesnn checkpoint"));
     REQUIRE_NOTHROW(trainer.load_checkpoint(dir.file("ckpt.pt")));
+  }
+  SECTION(
+      "a damaged file, or one without bayesnn's checksum, is rejected before LibTorch reads it") {
+    // A byte of a tensor's data (which LibTorch itself would read without complaint), and a
+    // byte of the archive's TorchScript code (which can crash LibTorch's importer).
+    std::string bytes;
+    {
+      std::ifstream file(dir.file("ckpt.pt"), std::ios::binary);
+      bytes.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+    }
+    size_t tensor = 0, code = 0;
+    {
+      caffe2::serialize::PyTorchStreamReader reader(dir.file("ckpt.pt"));
+      for (const auto& name : reader.getAllRecords()) {
+        if (name.rfind("data/", 0) == 0) tensor = reader.getRecordOffset(name);
+        if (name.rfind("code/", 0) == 0) code = reader.getRecordOffset(name);
+      }
+    }
+    REQUIRE(tensor > 0);
+    REQUIRE(code > 0);
+    for (const size_t offset : {tensor, code}) {
+      auto damaged = bytes;
+      damaged[offset] = static_cast<char>(damaged[offset] ^ 0x10);
+      std::ofstream(dir.file("damaged.pt"), std::ios::binary | std::ios::trunc) << damaged;
+      REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("damaged.pt")),
+                          Contains("damaged.pt' is not a readable bayesnn checkpoint (damaged: "
+                                   "its records do not match its checksum)"));
+    }
+    torch::serialize::OutputArchive plain;
+    plain.write("epoch", torch::tensor(int64_t{1}));
+    plain.save_to(dir.file("plain.pt"));
+    REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("plain.pt")),
+                        Contains("plain.pt' is not a readable bayesnn checkpoint (it has no "
+                                 "checksum: not a checkpoint of this bayesnn)"));
   }
   SECTION("a crash while saving leaves the previous checkpoint loadable") {
     // What a crash mid-save leaves: a partial temporary beside an intact checkpoint.
@@ -573,4 +613,38 @@ TEST_CASE("Trainer: trains on any {inputs, targets}, with accuracy only for clas
     CHECK(stats.accuracy > 0.9);
     CHECK(stats.accuracy <= 1.0);
   }
+}
+
+TEST_CASE("Trainer: stop_requested stops before the next step, the last checkpoint intact",
+          "[trainer]") {
+  bayesnn::test::TempDir dir;
+  auto train = two_blobs(100, 71);
+  torch::manual_seed(72);
+  auto model = small_mlp();
+  bnn::Trainer trainer(
+      model, bnn::TrainerOptions().epochs(5).batch_size(25).progress(false).checkpoint_path(
+                 dir.file("ckpt.pt")));
+  int asked = 0;
+  trainer.stop_requested = [&] { return ++asked == 7; };  // 4 steps an epoch: epoch 2, batch 3
+  int epochs_seen = 0;
+  trainer.on_epoch = [&](const bnn::EpochStats&) { ++epochs_seen; };
+  REQUIRE_THROWS_MATCHES(
+      trainer.fit(train), bnn::TrainingInterrupted,
+      Catch::Matchers::Message("training interrupted before step 7 (epoch 2, batch 3); the last "
+                               "checkpoint, of epoch 1, is " +
+                               dir.file("ckpt.pt")));
+  CHECK(trainer.step() == 6);
+  CHECK(epochs_seen == 1);
+  torch::manual_seed(72);
+  auto fresh = small_mlp();
+  bnn::Trainer reader(fresh, bnn::TrainerOptions().progress(false));
+  reader.load_checkpoint(dir.file("ckpt.pt"));
+  CHECK(reader.epoch() == 1);
+  CHECK(reader.step() == 4);
+
+  bnn::Trainer early(small_mlp(), bnn::TrainerOptions().epochs(1).batch_size(25).progress(false));
+  early.stop_requested = [] { return true; };
+  REQUIRE_THROWS_WITH(early.fit(train),
+                      "training interrupted before step 1 (epoch 1, batch 1); no "
+                      "checkpoint was written");
 }

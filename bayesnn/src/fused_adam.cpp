@@ -3,6 +3,7 @@
 #include <cmath>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include <ATen/Parallel.h>
@@ -93,7 +94,8 @@ torch::Tensor FusedAdam::step(LossClosure closure) {
       }
       auto& state = static_cast<torch::optim::AdamParamState&>(*found->second);
       state.step(state.step() + 1);
-      const auto [beta1, beta2] = options.betas();
+      // Not a structured binding: C++17 lambdas cannot capture one (clang refuses).
+      const double beta1 = std::get<0>(options.betas()), beta2 = std::get<1>(options.betas());
       AT_DISPATCH_FLOATING_TYPES(parameter.scalar_type(), "FusedAdam", [&] {
         update(parameter.data_ptr<scalar_t>(), parameter.grad().data_ptr<scalar_t>(),
                state.exp_avg().data_ptr<scalar_t>(), state.exp_avg_sq().data_ptr<scalar_t>(),

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <sstream>
 #include <tuple>
 #include <utility>
 
@@ -26,6 +27,7 @@
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/fused_adam.h"
 #include "bayesnn/prior.h"
+#include "checkpoint_file.h"
 #include "step_record.h"
 
 namespace bayesnn {
@@ -285,6 +287,7 @@ EpochStats Trainer::train_epoch(const Dataset& train) {
   model_.module->train();
   try {
     for (const auto& batch : batches) {
+      if (stop_requested) stop_if_requested(record.steps_added());
       record.add(train_step(batch, n_train, total_steps));
       if (progress.due()) {
         // Alone, a rank stops at once; in a group, only when all agree, at the epoch's end.
@@ -360,6 +363,22 @@ void Trainer::read_checked(detail::StepRecord& record) const {
       group ? fmt::format(", rank {} of {}", group->rank(), group->world_size()) : "", bad->term,
       bad->value,
       checkpoint.empty() ? "" : fmt::format("; the last good checkpoint is {}", checkpoint)));
+}
+
+// Throws TrainingInterrupted where `stop_requested` says so (on any rank, under data
+// parallelism), before the step after `batches_done` of this epoch.
+void Trainer::stop_if_requested(int64_t batches_done) const {
+  bool stop = stop_requested();
+  const auto& group = options_.process_group();
+  if (group) stop = group->any(stop, "the vote to stop");
+  if (!stop) return;
+  const auto& checkpoint = options_.checkpoint_path();
+  throw TrainingInterrupted(fmt::format(
+      "training interrupted before step {} (epoch {}, batch {}){}", step_ + 1, epoch_ + 1,
+      batches_done + 1,
+      checkpoint.empty() || epoch_ == 0
+          ? std::string("; no checkpoint was written")
+          : fmt::format("; the last checkpoint, of epoch {}, is {}", epoch_, checkpoint)));
 }
 
 // Every rank reads its record and votes (a collective): where any rank's loss was not finite,
@@ -470,8 +489,15 @@ void Trainer::save_checkpoint(const std::string& path) const {
   archive.write("likelihood", likelihood_archive);
   archive.write("optimizer", optimizer_archive);
 
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  const std::string sealed = detail::seal_checkpoint(bytes.str());
   write_file_atomically(
-      path, [&archive](std::ostream& out) { archive.save_to(out); }, "the checkpoint");
+      path,
+      [&sealed](std::ostream& out) {
+        out.write(sealed.data(), static_cast<std::streamsize>(sealed.size()));
+      },
+      "the checkpoint");
 }
 
 // The checkpoint file's bytes; under data parallelism rank 0 reads them and broadcasts them.
@@ -507,6 +533,7 @@ std::string Trainer::read_checkpoint_bytes(const std::string& path) const {
 
 void Trainer::load_checkpoint(const std::string& path) {
   const std::string bytes = read_checkpoint_bytes(path);
+  detail::check_checkpoint(bytes, path);  // before LibTorch's importer sees a damaged file
   const auto& group = options_.process_group();
   torch::serialize::InputArchive archive;
   torch::Tensor marker, epoch, step;
@@ -535,11 +562,21 @@ void Trainer::load_checkpoint(const std::string& path) {
     model_.module->load(model_archive);
     likelihood_->load(likelihood_archive);
     optimizer_->load(optimizer_archive);
-  } catch (const c10::Error& error) {
+  } catch (const std::exception& error) {
+    // c10::Error for most damage; LibTorch's TorchScript importer throws its own
+    // torch::jit::ErrorReport where the archive's code is damaged (found by fuzz/checkpoint.cpp).
+    const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+    std::string reason = c10_error ? c10_error->what_without_backtrace() : error.what();
+    if (const auto newline = reason.find_first_not_of(" \n");
+        newline != std::string::npos && newline > 0) {
+      reason.erase(0, newline);
+    }
+    if (const auto newline = reason.find('\n'); newline != std::string::npos)
+      reason.resize(newline);
     TORCH_CHECK(false, "Trainer: '", path,
                 "' is not a readable bayesnn checkpoint (truncated, corrupt or from another "
                 "model): ",
-                error.what_without_backtrace());
+                reason);
   }
   model_.module->to(options_.device());
   likelihood_->to(options_.device());

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,34 @@ struct ExportMetadata {
   /// Further key/value strings, stored under "extra".
   std::map<std::string, std::string> extra;
 };
+
+/// What an exported file says of itself: its metadata file, read back by `read_export_info`.
+struct ExportInfo {
+  std::string format;           ///< "bayesnn.posterior_mean" or "bayesnn.predictive"
+  std::string bayesnn_version;  ///< the bayesnn that wrote the file
+  std::string torch_version;    ///< the LibTorch it was written with
+  int64_t samples = 0;          ///< the predictive's default samples; 0 for a posterior mean
+  ExportMetadata metadata;      ///< the training command and the extra strings
+  std::string json;             ///< the whole metadata file, as written
+};
+
+/// A file that is not a readable bayesnn export; the message names the file and what is wrong.
+class ExportReadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Reads the metadata of a file that `export_posterior_mean` or `export_predictive` wrote,
+/// without loading its network (only the archive's directory and its metadata record are read).
+/// Throws `ExportReadError` where the file is missing, is not a TorchScript archive, has no
+/// bayesnn metadata, or its metadata is not what bayesnn writes.
+///
+/// Example:
+/// ```
+/// auto info = bayesnn::read_export_info("runs/mlp/predictive.pt");
+/// std::cout << info.format << " trained by: " << info.metadata.training_command << "\n";
+/// ```
+ExportInfo read_export_info(const std::string& path);
 
 /// Which of the two exported forms is being written.
 enum class ExportKind {

@@ -80,6 +80,13 @@ struct TrainerOptions {
   TORCH_ARG(std::optional<ProcessGroup>, process_group) = std::nullopt;
 };
 
+/// Thrown when `Trainer::stop_requested` asked training to stop (e.g. on SIGINT), between two
+/// steps: the message names the next step and the last checkpoint, which is intact.
+class TrainingInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 /// The seed of torch's generators for the estimators' noise on `rank` of a data-parallel job:
 /// `seed` itself on rank 0 (so one rank draws what a single process draws), a well-mixed
 /// function of (seed, rank) elsewhere, so that no two ranks draw the same noise.
@@ -148,6 +155,11 @@ class Trainer {
 
   /// Called after every epoch and its hooks (e.g. to evaluate on held-out data).
   std::function<void(const EpochStats&)> on_epoch;
+  /// Asked before every step (where set): true stops training there with `TrainingInterrupted`,
+  /// before the step, without running the epoch's hooks, so the last checkpoint is the last
+  /// complete epoch's. A program sets a flag from its SIGINT handler and returns it here. Under
+  /// data parallelism the ranks vote each step (one small all-reduce), so all stop together.
+  std::function<bool()> stop_requested;
 
   /// Epochs trained so far.
   int64_t epoch() const { return epoch_; }
@@ -173,6 +185,7 @@ class Trainer {
   EpochStats epoch_stats(const detail::StepTotals& totals, double n_train, double seconds) const;
   void run_epoch_hooks(const EpochStats& stats) const;
   void read_agreed(detail::StepRecord& record) const;
+  void stop_if_requested(int64_t batches_done) const;
   detail::StepTotals global_totals(const detail::StepTotals& totals) const;
   void synchronise_parameters();
   void gather_rank_generators();

@@ -1,0 +1,110 @@
+#include "checkpoint_file.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <sstream>
+#include <vector>
+
+#include <c10/util/Exception.h>
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
+
+namespace bayesnn::detail {
+namespace {
+
+// FNV-1a, 64 bits: detects damage (truncation, flipped bytes, a renamed record), not tampering.
+struct Fnv1a {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  void add(const void* data, size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
+  }
+};
+
+std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip_reader(const std::string& bytes) {
+  return std::make_unique<caffe2::serialize::PyTorchStreamReader>(
+      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(),
+                                                             static_cast<off_t>(bytes.size())));
+}
+
+// The checksum of the named records, in the order given.
+uint64_t checksum(caffe2::serialize::PyTorchStreamReader& reader,
+                  const std::vector<std::string>& names) {
+  Fnv1a fnv;
+  for (const auto& name : names) {
+    const auto [data, size] = reader.getRecord(name);
+    fnv.add(name.data(), name.size() + 1);  // with its terminating zero
+    const uint64_t length = size;
+    fnv.add(&length, sizeof length);
+    fnv.add(data.get(), size);
+  }
+  return fnv.hash;
+}
+
+std::string first_line(const std::exception& error) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+  std::string reason = c10_error ? c10_error->what_without_backtrace() : error.what();
+  if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
+  return reason;
+}
+
+}  // namespace
+
+std::string seal_checkpoint(const std::string& archive) {
+  auto reader = zip_reader(archive);
+  auto names = reader->getAllRecords();
+  std::sort(names.begin(), names.end());
+  std::string sealed;
+  caffe2::serialize::PyTorchStreamWriter writer([&sealed](const void* data, size_t size) {
+    sealed.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  std::string record = fmt::format("fnv1a64 {:016x}\n", checksum(*reader, names));
+  for (const auto& name : names) {
+    const auto [data, size] = reader->getRecord(name);
+    writer.writeRecord(name, data.get(), size);
+    record += name + "\n";
+  }
+  writer.writeRecord(kChecksumRecord, record.data(), record.size());
+  writer.writeEndOfFile();
+  return sealed;
+}
+
+void check_checkpoint(const std::string& file, const std::string& path) {
+  std::string record;
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  try {
+    reader = zip_reader(file);
+    if (reader->hasRecord(kChecksumRecord)) {
+      const auto [data, size] = reader->getRecord(kChecksumRecord);
+      record.assign(static_cast<const char*>(data.get()), size);
+    }
+  } catch (const std::exception& error) {
+    TORCH_CHECK(false, "Trainer: '", path,
+                "' is not a readable bayesnn checkpoint (not a zip archive: ", first_line(error),
+                ")");
+  }
+  TORCH_CHECK(!record.empty(), "Trainer: '", path,
+              "' is not a readable bayesnn checkpoint (it has no checksum: not a checkpoint of "
+              "this bayesnn)");
+  std::istringstream lines(record);
+  std::string algorithm, expected, name;
+  lines >> algorithm >> expected;
+  std::vector<std::string> names;
+  std::getline(lines, name);  // the rest of the first line
+  while (std::getline(lines, name)) names.push_back(name);
+  bool intact = algorithm == "fnv1a64" && !names.empty();
+  try {
+    intact = intact && fmt::format("{:016x}", checksum(*reader, names)) == expected;
+  } catch (const std::exception&) {  // a record it names is missing or unreadable
+    intact = false;
+  }
+  TORCH_CHECK(intact, "Trainer: '", path,
+              "' is not a readable bayesnn checkpoint (damaged: its records do not match its "
+              "checksum)");
+}
+
+}  // namespace bayesnn::detail

@@ -1,0 +1,23 @@
+// Internal: the checkpoint file around LibTorch's archive. A damaged archive can crash
+// LibTorch's TorchScript importer (fuzz/checkpoint.cpp found a SEGV in its type parser), so a
+// checkpoint carries a checksum of its records, checked with the archive's zip reader alone
+// before the importer sees a byte.
+#pragma once
+
+#include <string>
+
+namespace bayesnn::detail {
+
+/// The record holding the checksum: "fnv1a64 <hex>" and then the names of the records it covers,
+/// one per line.
+inline constexpr const char* kChecksumRecord = "bayesnn_checksum";
+
+/// LibTorch's serialized archive `archive` (a zip), rewritten with the checksum record added.
+std::string seal_checkpoint(const std::string& archive);
+
+/// Checks the checksum of `file` (the bytes of a sealed checkpoint read from `path`); throws
+/// c10::Error naming `path` where the file is no zip archive, has no checksum (not a checkpoint
+/// of this bayesnn), or its records do not match it (damaged).
+void check_checkpoint(const std::string& file, const std::string& path);
+
+}  // namespace bayesnn::detail
