@@ -112,7 +112,8 @@ TEST_CASE("json_log_hook: an unwritable log is an error naming the file", "[epoc
     }
     bnn::Trainer trainer(setup.fc, options.log_path("/dev/full"));
     REQUIRE_THROWS_WITH(trainer.fit(setup.train),
-                        Contains("cannot write to the log file '/dev/full'"));
+                        Contains("cannot write to the log file '/dev/full': No space left on "
+                                 "device"));
   }
 }
 

@@ -526,7 +526,8 @@ TEST_CASE(
       {dir.file("text.pt"), "not a TorchScript archive"},
       {dir.file("plain.pt"), "it holds no extra/bayesnn.json"},
   };
-  for (const auto& [path, reason] : cases) {
+  for (const auto& c : cases) {
+    const std::string path = c.first, reason = c.second;  // lambdas cannot capture a binding
     REQUIRE_THROWS_MATCHES(
         bayesnn::read_export_info(path), bayesnn::ExportReadError,
         Catch::Matchers::Predicate<std::exception>([&](const std::exception& error) {

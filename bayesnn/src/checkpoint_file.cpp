@@ -2,14 +2,15 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <memory>
 #include <sstream>
 #include <vector>
 
 #include <c10/util/Exception.h>
-#include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
+#include <caffe2/serialize/read_adapter_interface.h>
 #include <fmt/format.h>
 
 namespace bayesnn::detail {
@@ -24,10 +25,27 @@ struct Fnv1a {
   }
 };
 
+// The bytes to the zip reader, never past their end. (LibTorch's MemoryReadAdapter copies
+// whatever range it is asked for: a damaged zip directory made it read before the buffer, found
+// by fuzz/checkpoint.cpp.) A short read is the reader's error to report.
+class BytesAdapter final : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit BytesAdapter(const std::string& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t position, void* buffer, size_t count, const char* /*what*/) const override {
+    if (position >= bytes_.size()) return 0;
+    const size_t available = std::min<uint64_t>(count, bytes_.size() - position);
+    std::memcpy(buffer, bytes_.data() + position, available);
+    return available;
+  }
+
+ private:
+  const std::string& bytes_;
+};
+
 std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip_reader(const std::string& bytes) {
   return std::make_unique<caffe2::serialize::PyTorchStreamReader>(
-      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(),
-                                                             static_cast<off_t>(bytes.size())));
+      std::make_shared<BytesAdapter>(bytes));
 }
 
 // The checksum of the named records, in the order given.

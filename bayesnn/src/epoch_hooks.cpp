@@ -1,6 +1,10 @@
 #include "bayesnn/epoch_hooks.h"
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -47,10 +51,22 @@ std::string to_json_line(const EpochStats& stats) {
 
 EpochHook json_log_hook(std::string path) {
   return [path = std::move(path)](const Trainer& /*trainer*/, const EpochStats& stats) {
+    std::error_code error;
+    const auto size_before = std::filesystem::file_size(path, error);
     std::ofstream log(path, std::ios::app);
-    TORCH_CHECK(log.good(), "Trainer: cannot open the log file '", path, "' for appending");
+    TORCH_CHECK(log.good(), "Trainer: cannot open the log file '", path,
+                "' for appending: ", std::strerror(errno));
+    errno = 0;
     log << to_json_line(stats) << '\n' << std::flush;
-    TORCH_CHECK(log.good(), "Trainer: cannot write to the log file '", path, "'");
+    if (log.good()) return;
+    const int reason = errno;
+    log.close();
+    // A line cut short would make the log unreadable: the log goes back to its last whole line.
+    if (!error && std::filesystem::is_regular_file(path)) {
+      std::filesystem::resize_file(path, size_before, error);
+    }
+    TORCH_CHECK(false, "Trainer: cannot write to the log file '", path,
+                "': ", reason != 0 ? std::strerror(reason) : "the write failed");
   };
 }
 
