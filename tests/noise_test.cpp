@@ -142,7 +142,11 @@ TEST_CASE("avx2 kernels: a partial tail continues the stream, each term matches 
                                  inout.data_ptr<float>(), sigma_out.data_ptr<float>(), 1003, sums);
     CHECK(torch::allclose(inout, expected[term], 1e-5, 1e-6));
     CHECK(torch::allclose(sigma_out, sigma, 1e-5, 1e-6));
-    CHECK(sums[0] == Approx(log_sigma.sum().item<double>()).epsilon(1e-5));
+    // The kernel sums in float lanes: its error is bounded by the terms' magnitudes, and this sum
+    // of terms of both signs nearly cancels (clang's build lands 1e-3 from it, relatively).
+    CHECK(sums[0] == Approx(log_sigma.sum().item<double>())
+                         .epsilon(1e-5)
+                         .margin(1e-6 * log_sigma.abs().sum().item<double>()));
     CHECK(sums[1] == Approx((sigma.square() + mean.square()).sum().item<double>()).epsilon(1e-5));
   }
 }
