@@ -103,12 +103,15 @@ extern "C" void request_stop(int signal) {
   ::signal(signal, SIG_DFL);
 }
 
+// And a peer of a data-parallel job that is gone makes the collective fail with a message, not
+// SIGPIPE end this process (process_group.h).
 void stop_on_interrupt() {
   struct sigaction action {};
   action.sa_handler = request_stop;
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
 }
 
 // One line, whatever the message holds: a failure is one line on stderr.

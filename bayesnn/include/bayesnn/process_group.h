@@ -28,7 +28,9 @@ bool has_nccl_backend();
 /// The processes that train one model together, over LibTorch's own collectives (c10d, the
 /// engine of PyTorch's DistributedDataParallel): Gloo for CPU tensors, NCCL for CUDA ones.
 /// Copies share one group. Every collective blocks until it is done on this rank, and throws
-/// `DistributedError` where it fails or exceeds the group's timeout.
+/// `DistributedError` where it fails or exceeds the group's timeout. The program should ignore
+/// SIGPIPE (`signal(SIGPIPE, SIG_IGN)`, as Python does): otherwise a write to a peer that has
+/// died ends the process with that signal instead of the error.
 ///
 /// Example (one process per rank, launched by torchrun, mpirun, srun or tools/launch):
 /// ```
