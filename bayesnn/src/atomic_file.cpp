@@ -9,6 +9,8 @@
 #include <exception>
 #include <sstream>
 
+#include "error_text.h"
+
 namespace bayesnn {
 namespace {
 
@@ -39,13 +41,6 @@ int write_and_sync(const std::string& path, const std::string& bytes) {
   return error;
 }
 
-// The first line of an exception's message: c10::Error's what() appends a backtrace, and the
-// message of a WriteError is one line.
-std::string first_line(const char* message) {
-  const std::string text(message);
-  return text.substr(0, text.find('\n'));
-}
-
 }  // namespace
 
 void write_file_atomically(const std::string& path,
@@ -55,7 +50,7 @@ void write_file_atomically(const std::string& path,
   try {
     write(buffer);
   } catch (const std::exception& error) {
-    fail(description, path, first_line(error.what()));
+    fail(description, path, detail::first_line(error));
   }
   if (!buffer.good()) fail(description, path, "the serialised content could not be produced");
   const std::string temporary = path + ".tmp";

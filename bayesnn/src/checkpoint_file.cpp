@@ -13,6 +13,8 @@
 #include <caffe2/serialize/read_adapter_interface.h>
 #include <fmt/format.h>
 
+#include "error_text.h"
+
 namespace bayesnn::detail {
 namespace {
 
@@ -60,13 +62,6 @@ uint64_t checksum(caffe2::serialize::PyTorchStreamReader& reader,
     fnv.add(data.get(), size);
   }
   return fnv.hash;
-}
-
-std::string first_line(const std::exception& error) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
-  std::string reason = c10_error ? c10_error->what_without_backtrace() : error.what();
-  if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
-  return reason;
 }
 
 }  // namespace

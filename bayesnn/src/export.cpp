@@ -28,6 +28,7 @@
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/version.h"
+#include "error_text.h"
 
 namespace bayesnn {
 namespace detail {
@@ -494,11 +495,7 @@ ExportInfo read_export_info(const std::string& path) {
   } catch (const ExportReadError&) {
     throw;
   } catch (const std::exception& error) {  // c10::Error, or the importer's own
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
-    std::string reason = c10_error ? c10_error->what_without_backtrace() : error.what();
-    if (const auto newline = reason.find('\n'); newline != std::string::npos)
-      reason.resize(newline);
-    throw fail("not a TorchScript archive (" + reason + ")");
+    throw fail("not a TorchScript archive (" + detail::first_line(error) + ")");
   }
   ExportInfo info;
   info.json = text;

@@ -16,11 +16,10 @@
 #endif
 
 #include "c10d_compat.h"
+#include "error_text.h"
 
 namespace bayesnn {
-namespace {
-std::string first_line(const std::exception& error);
-}  // namespace
+using detail::first_line;
 
 struct ProcessGroup::State {
   int64_t rank = 0;
@@ -92,16 +91,6 @@ c10::intrusive_ptr<c10d_compat::Backend> make_backend(
       "ProcessGroup: CPU tensors need c10d's Gloo backend, which this LibTorch was not built "
       "with");
 #endif
-}
-
-// The first line of what `error` says.
-std::string first_line(const std::exception& error) {
-  std::string reason = error.what();
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&error)) {
-    reason = c10_error->what_without_backtrace();
-  }
-  if (const auto newline = reason.find('\n'); newline != std::string::npos) reason.resize(newline);
-  return reason;
 }
 
 void check_ranks(int64_t rank, int64_t world_size) {

@@ -28,6 +28,7 @@
 #include "bayesnn/fused_adam.h"
 #include "bayesnn/prior.h"
 #include "checkpoint_file.h"
+#include "error_text.h"
 #include "step_record.h"
 
 namespace bayesnn {
@@ -565,18 +566,10 @@ void Trainer::load_checkpoint(const std::string& path) {
   } catch (const std::exception& error) {
     // c10::Error for most damage; LibTorch's TorchScript importer throws its own
     // torch::jit::ErrorReport where the archive's code is damaged (found by fuzz/checkpoint.cpp).
-    const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
-    std::string reason = c10_error ? c10_error->what_without_backtrace() : error.what();
-    if (const auto newline = reason.find_first_not_of(" \n");
-        newline != std::string::npos && newline > 0) {
-      reason.erase(0, newline);
-    }
-    if (const auto newline = reason.find('\n'); newline != std::string::npos)
-      reason.resize(newline);
     TORCH_CHECK(false, "Trainer: '", path,
                 "' is not a readable bayesnn checkpoint (truncated, corrupt or from another "
                 "model): ",
-                reason);
+                detail::first_line(error));
   }
   model_.module->to(options_.device());
   likelihood_->to(options_.device());
