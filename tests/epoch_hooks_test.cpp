@@ -1,5 +1,10 @@
 #include "support/catch.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -115,6 +120,49 @@ TEST_CASE("json_log_hook: an unwritable log is an error naming the file", "[epoc
                         Contains("cannot write to the log file '/dev/full': No space left on "
                                  "device"));
   }
+}
+
+TEST_CASE("json_log_hook: a log line cut short by a full disk is taken back", "[epoch_hooks]") {
+  // A forked child appends a line to a log of whole lines under a file-size limit 10 bytes
+  // above the log's size (SIGXFSZ ignored, so write(2) writes 10 bytes, then fails with EFBIG,
+  // as on a nearly full disk). The log must end as it was, its last line whole.
+  Setup setup(95, 20);
+  const auto log = setup.dir.file("log.jsonl");
+  bnn::Trainer trainer(
+      setup.fc, bnn::TrainerOptions().epochs(1).batch_size(20).progress(false).log_path(log));
+  trainer.fit(setup.train);
+  const auto before = lines_of(log);
+  REQUIRE(before.size() == 1);
+  const auto size = std::filesystem::file_size(log);
+  int pipe_ends[2];
+  REQUIRE(::pipe(pipe_ends) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::close(pipe_ends[0]);
+    ::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{size + 10, size + 10};
+    std::string message = "no error";
+    if (::setrlimit(RLIMIT_FSIZE, &limit) == 0) {
+      try {
+        bnn::json_log_hook(log)(trainer, bnn::EpochStats{});
+      } catch (const c10::Error& error) {
+        message = error.what_without_backtrace();
+      }
+    }
+    (void)!::write(pipe_ends[1], message.data(), message.size());
+    ::_exit(0);
+  }
+  ::close(pipe_ends[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  ::close(pipe_ends[0]);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK_THAT(message, Contains("cannot write to the log file '" + log + "': File too large"));
+  CHECK(std::filesystem::file_size(log) == size);
+  CHECK(lines_of(log) == before);
 }
 
 TEST_CASE("checkpoint_hook: parameters that the last update made non-finite are not saved",
