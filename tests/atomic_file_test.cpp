@@ -19,6 +19,7 @@
 #include <string>
 
 #include "bayesnn/atomic_file.h"
+#include "support/file_size_limit.h"
 #include "support/temp_dir.h"
 
 using bayesnn::test::TempDir;
@@ -31,54 +32,22 @@ std::string read_text(const std::string& path) {
   return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
 }
 
-/// What a forked child that called write_file_atomically under a file-size limit reports.
-struct ChildReport {
-  int exit_code = -1;   ///< 0: threw WriteError; 1: did not throw; 2: threw something else
-  std::string message;  ///< what() of the exception, if any
-};
+using bayesnn::test::ChildReport;
 
-// Writes `bytes` bytes to `path` with write_file_atomically in a forked child whose files may not
-// grow beyond `limit` bytes (SIGXFSZ ignored, so write(2) fails with EFBIG as on a full disk).
-// The child reports through a pipe and its exit status; the parent makes every check.
+// Writes `bytes` bytes to `path` with write_file_atomically under a file-size limit of `limit`
+// bytes; exit code 0: threw WriteError, 1: did not throw, 2: threw something else.
 ChildReport write_under_file_size_limit(const std::string& path, size_t bytes, rlim_t limit) {
-  int pipe_ends[2];
-  REQUIRE(::pipe(pipe_ends) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(pipe_ends[0]);
-    ::signal(SIGXFSZ, SIG_IGN);
-    const rlimit file_size{limit, limit};
-    int code = 3;
-    std::string message = "setrlimit failed";
-    if (::setrlimit(RLIMIT_FSIZE, &file_size) == 0) {
-      try {
-        bayesnn::write_file_atomically(
-            path, [bytes](std::ostream& out) { out << std::string(bytes, 'x'); }, "the table");
-        code = 1;
-        message.clear();
-      } catch (const bayesnn::WriteError& error) {
-        code = 0;
-        message = error.what();
-      } catch (const std::exception& error) {
-        code = 2;
-        message = error.what();
-      }
+  return bayesnn::test::under_file_size_limit(limit, [&]() -> ChildReport {
+    try {
+      bayesnn::write_file_atomically(
+          path, [bytes](std::ostream& out) { out << std::string(bytes, 'x'); }, "the table");
+      return {1, ""};
+    } catch (const bayesnn::WriteError& error) {
+      return {0, error.what()};
+    } catch (const std::exception& error) {
+      return {2, error.what()};
     }
-    if (::write(pipe_ends[1], message.data(), message.size()) < 0) code = 4;
-    ::_exit(code);  // no destructors or atexit handlers of the parent's state in the child
-  }
-  ::close(pipe_ends[1]);
-  ChildReport report;
-  char buffer[512];
-  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;) {
-    report.message.append(buffer, static_cast<size_t>(n));
-  }
-  ::close(pipe_ends[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
-  report.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return report;
+  });
 }
 
 }  // namespace

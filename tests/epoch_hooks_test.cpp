@@ -1,10 +1,5 @@
 #include "support/catch.h"
 
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/bayesnn.h"
+#include "support/file_size_limit.h"
 #include "support/temp_dir.h"
 
 using Catch::Contains;
@@ -134,32 +130,17 @@ TEST_CASE("json_log_hook: a log line cut short by a full disk is taken back", "[
   const auto before = lines_of(log);
   REQUIRE(before.size() == 1);
   const auto size = std::filesystem::file_size(log);
-  int pipe_ends[2];
-  REQUIRE(::pipe(pipe_ends) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(pipe_ends[0]);
-    ::signal(SIGXFSZ, SIG_IGN);
-    const rlimit limit{size + 10, size + 10};
-    std::string message = "no error";
-    if (::setrlimit(RLIMIT_FSIZE, &limit) == 0) {
-      try {
-        bnn::json_log_hook(log)(trainer, bnn::EpochStats{});
-      } catch (const c10::Error& error) {
-        message = error.what_without_backtrace();
-      }
-    }
-    (void)!::write(pipe_ends[1], message.data(), message.size());
-    ::_exit(0);
-  }
-  ::close(pipe_ends[1]);
-  std::string message;
-  char buffer[512];
-  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
-  ::close(pipe_ends[0]);
-  int status = 0;
-  REQUIRE(::waitpid(child, &status, 0) == child);
+  const auto report =
+      bayesnn::test::under_file_size_limit(size + 10, [&]() -> bayesnn::test::ChildReport {
+        try {
+          bnn::json_log_hook(log)(trainer, bnn::EpochStats{});
+          return {0, "no error"};
+        } catch (const c10::Error& error) {
+          return {0, error.what_without_backtrace()};
+        }
+      });
+  REQUIRE(report.exit_code == 0);
+  const auto& message = report.message;
   CHECK_THAT(message, Contains("cannot write to the log file '" + log + "': File too large"));
   CHECK(std::filesystem::file_size(log) == size);
   CHECK(lines_of(log) == before);
