@@ -40,6 +40,49 @@ TEST_CASE("kl_normal_zero_mean: equals a Monte Carlo estimate within 4 standard 
   CHECK(std::abs(exact.item<double>() - estimate) < 4 * se);
 }
 
+TEST_CASE("kl_normal: equals a Monte Carlo estimate within 4 standard errors, per-element prior",
+          "[gaussian]") {
+  torch::manual_seed(2);
+  auto mean = torch::randn({6}, torch::kDouble) * 0.2;
+  auto log_sigma = torch::randn({6}, torch::kDouble) * 0.3 - 1.5;
+  auto prior_mean = torch::randn({6}, torch::kDouble) * 0.2;
+  auto prior_sd = torch::rand({6}, torch::kDouble) * 0.3 + 0.05;
+  const double exact = bayesnn::kl_normal(mean, log_sigma, prior_mean, prior_sd).item<double>();
+  const int64_t draws = 200000;
+  auto w = mean + log_sigma.exp() * torch::randn({draws, 6}, torch::kDouble);
+  auto log_q = normal_log_density(w, mean, log_sigma).sum(1);
+  auto log_p = normal_log_density(w, prior_mean, prior_sd.log()).sum(1);
+  const auto [estimate, se] = mean_and_standard_error(log_q - log_p);
+  INFO("exact " << exact << ", MC " << estimate << " +- " << se);
+  CHECK(std::abs(exact - estimate) < 4 * se);
+  CHECK(se < 0.01 * std::abs(exact));  // precise enough that a wrong term would show
+}
+
+TEST_CASE("kl_normal: zero at q = p; a zero-mean scalar prior is kl_normal_zero_mean",
+          "[gaussian]") {
+  torch::manual_seed(3);
+  auto mean = torch::randn({4, 3}, torch::kDouble);
+  auto sd = torch::rand({4, 3}, torch::kDouble) + 0.1;
+  CHECK(bayesnn::kl_normal(mean, sd.log(), mean, sd).item<double>() == Approx(0.0).margin(1e-12));
+  auto log_sigma = torch::randn({4, 3}, torch::kDouble) - 2;
+  const auto zero_mean = bayesnn::kl_normal(mean, log_sigma, torch::zeros({}, torch::kDouble),
+                                            torch::full({}, 0.3, torch::kDouble));
+  const auto reference =
+      bayesnn::kl_normal_zero_mean(mean, log_sigma, torch::full({}, std::log(0.3), torch::kDouble));
+  CHECK(zero_mean.item<double>() == Approx(reference.item<double>()).epsilon(1e-12));
+}
+
+TEST_CASE("kl_normal: gradients match finite differences", "[gaussian]") {
+  torch::manual_seed(4);
+  auto mean = torch::randn({5}, torch::kDouble).requires_grad_();
+  auto log_sigma = (torch::randn({5}, torch::kDouble) - 1).requires_grad_();
+  const auto prior_mean = torch::randn({5}, torch::kDouble);
+  const auto prior_sd = torch::rand({5}, torch::kDouble) + 0.2;
+  auto kl = [&] { return bayesnn::kl_normal(mean, log_sigma, prior_mean, prior_sd); };
+  kl().backward();
+  check_gradients_by_central_differences(kl, {mean, log_sigma});
+}
+
 TEST_CASE(
     "kl_hierarchical: equals a Monte Carlo estimate over w and log s within 4 standard "
     "errors",

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ TEST_CASE("Prior: rejects non-positive and non-finite scales with the value", "[
                       Contains("tau must be positive and finite, got 0"));
   REQUIRE_THROWS_WITH(bayesnn::Prior::unit_hierarchical(1.0, -0.1),
                       Contains("init_sd must be positive and finite, got -0.1"));
+  REQUIRE_THROWS_WITH(bayesnn::Prior::gaussian(0.0, 0.0),
+                      Contains("sd must be positive and finite, got 0"));
+  REQUIRE_THROWS_WITH(bayesnn::Prior::gaussian(std::nan("")),
+                      Contains("mean must be finite, got nan"));
 }
 
 TEST_CASE("PriorModule: learned scales are parameters with the documented names", "[prior]") {
@@ -148,6 +153,56 @@ TEST_CASE("PriorModule and Prior: misuse is named", "[prior]") {
   bayesnn::PriorModule prior(bayesnn::Prior::fixed(0.1));
   REQUIRE_THROWS_WITH(prior->hyper("log_scale"),
                       Contains("the prior fixed(0.1) has no hyper-parameter 'log_scale'"));
+  REQUIRE_THROWS_WITH(prior->buffer("mean"), Contains("the prior fixed(0.1) has no buffer 'mean'"));
+}
+
+// --- the per-element Gaussian -------------------------------------------------------------------
+
+TEST_CASE(
+    "Prior::gaussian: per-element mean and sd buffers of the tensor's shape, KL in closed "
+    "form, carried by clone, to() and a checkpoint",
+    "[prior]") {
+  const auto prior = bayesnn::Prior::gaussian(0.5, 2.0);
+  CHECK(bayesnn::to_string(prior) == "gaussian(mean=0.5, sd=2)");
+  bayesnn::BayesLinear fc(bayesnn::BayesLinearOptions(4, 3).prior(prior));
+  CHECK(fc->weight_prior->parameters().empty());  // nothing learned
+  const auto buffers = fc->named_buffers();
+  REQUIRE(buffers.contains("weight_prior.mean"));
+  REQUIRE(buffers.contains("bias_prior.sd"));
+  CHECK(buffers["weight_prior.mean"].sizes() == torch::IntArrayRef({3, 4}));
+  CHECK(buffers["bias_prior.sd"].sizes() == torch::IntArrayRef({3}));
+  CHECK(torch::equal(buffers["weight_prior.sd"], torch::full({3, 4}, 2.0)));
+  CHECK(fc->weight_prior->scale() == Approx(2.0));
+
+  // Per-element values, written as to_bayesian writes them: the KL is kl_normal of them.
+  torch::manual_seed(5);
+  {
+    torch::NoGradGuard no_grad;
+    fc->weight_prior->buffer("mean").copy_(torch::randn({3, 4}));
+    fc->weight_prior->buffer("sd").copy_(torch::rand({3, 4}) + 0.1);
+  }
+  const auto expected =
+      bayesnn::kl_normal(fc->weight_mean, fc->weight_log_sigma, fc->weight_prior->buffer("mean"),
+                         fc->weight_prior->buffer("sd"));
+  CHECK(fc->weight.kl().item<double>() == Approx(expected.item<double>()).epsilon(1e-6));
+
+  auto copy = std::dynamic_pointer_cast<bayesnn::BayesLinearImpl>(fc->clone());
+  CHECK(torch::equal(copy->weight_prior->buffer("mean"), fc->weight_prior->buffer("mean")));
+  copy->weight_prior->buffer("mean").add_(1.0);  // the clone's own tensors
+  CHECK(!torch::equal(copy->weight_prior->buffer("mean"), fc->weight_prior->buffer("mean")));
+  fc->to(torch::kDouble);
+  CHECK(fc->weight_prior->buffer("sd").scalar_type() == torch::kDouble);
+  fc->to(torch::kFloat);
+
+  std::stringstream bytes;
+  torch::serialize::OutputArchive out;
+  fc->save(out);
+  out.save_to(bytes);
+  bayesnn::BayesLinear loaded(bayesnn::BayesLinearOptions(4, 3).prior(prior));
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  loaded->load(in);
+  CHECK(torch::equal(loaded->weight_prior->buffer("sd"), fc->weight_prior->buffer("sd")));
 }
 
 // --- the scale mixture --------------------------------------------------------------------------

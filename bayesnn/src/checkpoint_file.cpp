@@ -86,6 +86,14 @@ std::string seal_checkpoint(const std::string& archive) {
   return sealed;
 }
 
+bool is_sealed(const std::string& file) {
+  try {
+    return zip_reader(file)->hasRecord(kChecksumRecord);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 void check_checkpoint(const std::string& file, const std::string& path) {
   std::string record;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;

@@ -15,6 +15,9 @@ inline constexpr const char* kChecksumRecord = "bayesnn_checksum";
 /// LibTorch's serialized archive `archive` (a zip), rewritten with the checksum record added.
 std::string seal_checkpoint(const std::string& archive);
 
+/// Whether `file` is a zip archive with the checksum record: a sealed checkpoint, intact or not.
+bool is_sealed(const std::string& file);
+
 /// Checks the checksum of `file` (the bytes of a sealed checkpoint read from `path`); throws
 /// c10::Error naming `path` where the file is no zip archive, has no checksum (not a checkpoint
 /// of this bayesnn), or its records do not match it (damaged).

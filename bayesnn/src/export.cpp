@@ -104,22 +104,25 @@ void describe_bayes_layer(const Layer& layer, ExportContext& ctx) {
 
 void emit_bayes_linear(const BayesLinearImpl& layer, ExportContext& ctx) {
   describe_bayes_layer(layer, ctx);
-  ctx.emit("x = torch.linear(x, " + ctx.variational("weight", layer.weight) + ", " +
-           ctx.variational("bias", layer.bias) + ")");
+  const std::string weight = ctx.variational("weight", layer.weight);
+  const std::string bias = ctx.variational("bias", layer.bias);
+  ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
 }
 
 void emit_bayes_conv2d(const BayesConv2dImpl& layer, ExportContext& ctx) {
   describe_bayes_layer(layer, ctx);
   const auto& o = layer.options;
-  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})",
-                       ctx.variational("weight", layer.weight), ctx.variational("bias", layer.bias),
+  const std::string weight = ctx.variational("weight", layer.weight);
+  const std::string bias = ctx.variational("bias", layer.bias);
+  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})", weight, bias,
                        list_literal(*o.stride()), list_literal(*o.padding()),
                        list_literal(*o.dilation()), o.groups()));
 }
 
 void emit_linear(const torch::nn::LinearImpl& linear, ExportContext& ctx) {
-  ctx.emit("x = torch.linear(x, " + ctx.tensor("weight", linear.weight) + ", " +
-           ctx.tensor("bias", linear.bias) + ")");
+  const std::string weight = ctx.tensor("weight", linear.weight);
+  const std::string bias = ctx.tensor("bias", linear.bias);
+  ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
 }
 
 void emit_conv2d(const torch::nn::Conv2dImpl& conv, ExportContext& ctx) {
@@ -134,8 +137,9 @@ void emit_conv2d(const torch::nn::Conv2dImpl& conv, ExportContext& ctx) {
   } else if (get_if<torch::enumtype::kSame>(&options.padding())) {
     padding = "\"same\"";
   }
-  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})",
-                       ctx.tensor("weight", conv.weight), ctx.tensor("bias", conv.bias),
+  const std::string weight = ctx.tensor("weight", conv.weight);
+  const std::string bias = ctx.tensor("bias", conv.bias);
+  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})", weight, bias,
                        list_literal(*options.stride()), padding, list_literal(*options.dilation()),
                        options.groups()));
 }
@@ -157,16 +161,20 @@ void emit_avg_pool2d(const torch::nn::AvgPool2dImpl& pool, ExportContext& ctx) {
                        o.divisor_override() ? std::to_string(*o.divisor_override()) : "None"));
 }
 
-// Evaluation: the running statistics, as the C++ module in eval().
+// Evaluation: the running statistics, as the C++ module in eval(). (Every emitter stores its
+// tensors in separate statements, in the order the module registers them: the file's tensors are
+// then in the network's order, which `load_trained` relies on; a function's arguments are
+// evaluated in no fixed order.)
 template <typename BatchNorm>
 void emit_batch_norm(const BatchNorm& module, ExportContext& ctx) {
   const auto& o = module.options;
   const std::string weight = o.affine() ? ctx.tensor("weight", module.weight) : "None";
   const std::string bias = o.affine() ? ctx.tensor("bias", module.bias) : "None";
   if (o.track_running_stats()) {
+    const std::string running_mean = ctx.buffer("running_mean", module.running_mean);
+    const std::string running_var = ctx.buffer("running_var", module.running_var);
     ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, {}, {}, False, 0.0, {}, False)", weight,
-                         bias, ctx.buffer("running_mean", module.running_mean),
-                         ctx.buffer("running_var", module.running_var), float_literal(o.eps())));
+                         bias, running_mean, running_var, float_literal(o.eps())));
   } else {
     ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, None, None, True, 0.0, {}, False)",
                          weight, bias, float_literal(o.eps())));

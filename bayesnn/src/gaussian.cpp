@@ -368,6 +368,13 @@ at::Tensor kl_normal_zero_mean_from_sums(const at::Tensor& sums, const at::Tenso
   return ZeroMeanKl::apply(sums, log_sd, static_cast<double>(n));
 }
 
+at::Tensor kl_normal(const at::Tensor& mean, const at::Tensor& log_sigma,
+                     const at::Tensor& prior_mean, const at::Tensor& prior_sd) {
+  const auto ratio =
+      ((2 * log_sigma).exp() + (mean - prior_mean).square()) / (2 * prior_sd.square());
+  return (prior_sd.log() - log_sigma + ratio - 0.5).sum();
+}
+
 at::Tensor kl_hierarchical(const at::Tensor& mean, const at::Tensor& log_sigma,
                            const at::Tensor& log_scale_mean, const at::Tensor& log_scale_log_sigma,
                            double tau) {

@@ -25,6 +25,11 @@ std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_parameters(
   return {};
 }
 
+std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_buffers(
+    at::IntArrayRef) const {
+  return {};
+}
+
 Prior::Prior(std::shared_ptr<const PriorFamily> family) : family_(std::move(family)) {
   TORCH_CHECK(family_ != nullptr, "Prior: the family is empty");
 }
@@ -60,6 +65,12 @@ Prior Prior::unit_hierarchical(double tau, double init_sd, double init_log_scale
   check_positive_finite("init_sd", init_sd);
   check_positive_finite("init_log_scale_sd", init_log_scale_sd);
   return Prior(std::make_shared<UnitHierarchicalPrior>(tau, init_sd, init_log_scale_sd));
+}
+
+Prior Prior::gaussian(double mean, double sd) {
+  TORCH_CHECK(std::isfinite(mean), "Prior: mean must be finite, got ", mean);
+  check_positive_finite("sd", sd);
+  return Prior(std::make_shared<GaussianPrior>(mean, sd));
 }
 
 std::string to_string(const Prior& prior) { return prior.family().name(); }
@@ -168,6 +179,26 @@ double UnitHierarchicalPrior::scale(const PriorModuleImpl& module) const {
   return unit_scales(module).square().mean().sqrt().item<double>();
 }
 
+// --- Gaussian, per element ------------------------------------------------------------------
+
+std::string GaussianPrior::name() const {
+  return label.empty() ? fmt::format("gaussian(mean={:g}, sd={:g})", mean, sd) : label;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> GaussianPrior::initial_buffers(
+    at::IntArrayRef shape) const {
+  return {{"mean", at::full(shape, mean, at::kFloat)}, {"sd", at::full(shape, sd, at::kFloat)}};
+}
+
+at::Tensor GaussianPrior::kl(const VariationalTensor& q, const PriorModuleImpl& module) const {
+  return kl_normal(q.mean(), q.log_sigma(), module.buffer("mean"), module.buffer("sd"));
+}
+
+double GaussianPrior::scale(const PriorModuleImpl& module) const {
+  at::NoGradGuard no_grad;
+  return module.buffer("sd").square().mean().sqrt().item<double>();
+}
+
 // --- the module -------------------------------------------------------------------------------
 
 PriorModuleImpl::PriorModuleImpl(Prior prior, std::vector<int64_t> shape)
@@ -179,6 +210,9 @@ void PriorModuleImpl::reset() {
   for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
     register_parameter(name, at::empty_like(value));
   }
+  for (auto& [name, value] : prior_.family().initial_buffers(shape_)) {
+    register_buffer(name, at::empty_like(value));
+  }
   reset_parameters();
 }
 
@@ -187,6 +221,7 @@ void PriorModuleImpl::reset_parameters() {
   for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
     parameters_[name].copy_(value);
   }
+  for (auto& [name, value] : prior_.family().initial_buffers(shape_)) buffer(name).copy_(value);
 }
 
 void PriorModuleImpl::pretty_print(std::ostream& stream) const {
@@ -208,6 +243,14 @@ const at::Tensor& PriorModuleImpl::hyper(const std::string& name) const {
   TORCH_CHECK(parameter != nullptr, "PriorModule: the prior ", to_string(prior_),
               " has no hyper-parameter '", name, "'");
   return *parameter;
+}
+
+at::Tensor PriorModuleImpl::buffer(const std::string& name) const {
+  const auto buffers = named_buffers(/*recurse=*/false);
+  const auto* buffer = buffers.find(name);
+  TORCH_CHECK(buffer != nullptr, "PriorModule: the prior ", to_string(prior_), " has no buffer '",
+              name, "'");
+  return *buffer;
 }
 
 std::map<std::string, double> prior_scales(const torch::nn::Module& model, bool learned_only) {

@@ -34,6 +34,13 @@ at::Tensor kl_normal_zero_mean(const at::Tensor& mean, const at::Tensor& log_sig
 at::Tensor kl_normal_zero_mean_from_sums(const at::Tensor& sums, const at::Tensor& log_sd,
                                          int64_t n);
 
+/// KL(N(mean, sigma²) || N(prior_mean, prior_sd²)) summed over elements, sigma = exp(log_sigma),
+/// elementwise prior means and sds (broadcast against `mean`):
+/// sum_i [ log s_i - log_sigma_i + (sigma_i² + (mean_i - m_i)²) / (2 s_i²) - 1/2 ].
+/// Differentiable in `mean` and `log_sigma` (and in the prior's tensors, where they need it).
+at::Tensor kl_normal(const at::Tensor& mean, const at::Tensor& log_sigma,
+                     const at::Tensor& prior_mean, const at::Tensor& prior_sd);
+
 /// KL(q(w) q(log s) || p(w | s) p(s)) for the hierarchical prior s ~ HalfNormal(tau),
 /// w | s ~ N(0, s²), with q(w) = N(mean, sigma²) per element and q(log s) = N(m, v),
 /// v = exp(2 log_scale_log_sigma). Closed form, n = numel(mean):

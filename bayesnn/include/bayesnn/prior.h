@@ -51,6 +51,13 @@ class PriorFamily {
   virtual std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
       at::IntArrayRef shape) const;
 
+  /// What this prior holds per tensor without learning it (a centred prior's per-element means
+  /// and sds), by name, with initial values: registered as buffers on the tensor's
+  /// `PriorModule`, so checkpoints, `to(device)` and `clone()` carry them; none by default.
+  /// `kl` reads them with `module.buffer("mean")`.
+  virtual std::vector<std::pair<std::string, at::Tensor>> initial_buffers(
+      at::IntArrayRef shape) const;
+
   /// KL(q || p) of the tensor `q` under this prior, a differentiable scalar on q's device,
   /// including the hyper-parameters' own KL or MAP term. `module` holds the hyper-parameters
   /// (`module.hyper("log_scale")`).
@@ -70,6 +77,7 @@ class PriorFamily {
 /// auto eb = bayesnn::Prior::empirical_bayes(0.1);   // s learned by maximising the ELBO
 /// auto mix = bayesnn::Prior::scale_mixture(0.5, 1.0, std::exp(-6.0));
 /// auto unit = bayesnn::Prior::unit_hierarchical(1.0);  // one s ~ HalfNormal(1) per unit
+/// auto centred = bayesnn::Prior::gaussian(0.0, 1.0);    // w_i ~ N(m_i, s_i²), m, s buffers
 /// ```
 class Prior {
  public:
@@ -96,6 +104,12 @@ class Prior {
   /// their weights) towards zero without pulling on the units it does.
   static Prior unit_hierarchical(double tau = 1.0, double init_sd = 0.1,
                                  double init_log_scale_sd = 0.1);
+
+  /// w_i ~ N(m_i, s_i²) elementwise, with m and s per-element buffers of the tensor's prior
+  /// module ("mean", "sd") that start at `mean` and `sd` and may be overwritten (MOPED's prior
+  /// centred on pretrained weights: `to_bayesian` with `moped_prior(true)`). KL in closed form
+  /// (`kl_normal`). `sd` must be positive and finite, `mean` finite.
+  static Prior gaussian(double mean = 0.0, double sd = 1.0);
 
   /// A prior of a user's family (see `PriorFamily`).
   explicit Prior(std::shared_ptr<const PriorFamily> family);
@@ -182,10 +196,28 @@ struct UnitHierarchicalPrior : PriorFamily {
   double init_log_scale_sd;  ///< exp of the initial log_scale_log_sigma
 };
 
+/// w_i ~ N(m_i, s_i²) elementwise, m and s the prior module's buffers "mean" and "sd" (of the
+/// tensor's shape, filled with `mean` and `sd` until overwritten): KL in closed form
+/// (`kl_normal`). Its scale for reports is the root mean square of s. `label`, where set, is its
+/// name ("moped(delta=0.1)" for the prior `to_bayesian` centres on pretrained weights).
+struct GaussianPrior : PriorFamily {
+  GaussianPrior(double mean_, double sd_, std::string label_ = {})
+      : mean(mean_), sd(sd_), label(std::move(label_)) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_buffers(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  double mean;        ///< the initial value of every m_i
+  double sd;          ///< the initial value of every s_i
+  std::string label;  ///< the name, where set (else "gaussian(mean=..., sd=...)")
+};
+
 /// The prior of one tensor as a module, so that learned hyper-parameters are registered
 /// parameters that optimizers, checkpoints and `named_parameters()` see: hierarchical holds
 /// `log_scale_mean` and `log_scale_log_sigma` (per unit: of shape [units]), empirical Bayes
-/// `log_scale`, fixed and scale mixture nothing.
+/// `log_scale`, fixed and scale mixture nothing; a family's per-tensor data (`initial_buffers`:
+/// the Gaussian prior's "mean" and "sd") are its buffers.
 ///
 /// Example:
 /// ```
@@ -197,9 +229,9 @@ class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
   /// The prior of a tensor of `shape` (which per-unit hyper-parameters need; none for others).
   explicit PriorModuleImpl(Prior prior, std::vector<int64_t> shape = {});
 
-  /// Registers the family's hyper-parameters with their initial values.
+  /// Registers the family's hyper-parameters and buffers with their initial values.
   void reset() override;
-  /// Writes the initial values of the hyper-parameters.
+  /// Writes the initial values of the hyper-parameters and buffers.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
 
@@ -213,6 +245,8 @@ class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
   double scale() const;
   /// The hyper-parameter `name`; throws naming it if this prior has none of that name.
   const at::Tensor& hyper(const std::string& name) const;
+  /// The buffer `name` (`PriorFamily::initial_buffers`); throws naming it if there is none.
+  at::Tensor buffer(const std::string& name) const;
 
   const Prior& prior() const { return prior_; }
 

@@ -1,0 +1,360 @@
+#include "bayesnn/convert.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <utility>
+#include <variant>
+
+#include <ATen/core/grad_mode.h>
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/script.h>
+#include <torch/serialize/input-archive.h>
+
+#include "bayesnn/bayes_conv2d.h"
+#include "bayesnn/bayes_linear.h"
+#include "bayesnn/bayes_module.h"
+#include "checkpoint_file.h"
+#include "error_text.h"
+
+namespace bayesnn {
+namespace {
+
+std::string join(const std::string& path, const std::string& name) {
+  return path.empty() ? name : path + "." + name;
+}
+
+bool is_layer(const torch::nn::Module& module) {
+  return dynamic_cast<const torch::nn::LinearImpl*>(&module) != nullptr ||
+         dynamic_cast<const torch::nn::Conv2dImpl*>(&module) != nullptr;
+}
+
+// The conversion of one model's copy, in place: its Sequentials' layers are replaced.
+class Converter {
+ public:
+  Converter(const ConvertOptions& options, ConvertReport& report)
+      : options_(options), report_(report) {}
+
+  // The Bayesian layer for a Linear or Conv2d at `path`, its means at the trained weights;
+  // nothing (and the reason in the report) where the layer cannot be converted.
+  std::optional<torch::nn::AnyModule> convert_layer(const torch::nn::Module& module,
+                                                    const std::string& path) {
+    if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(&module)) {
+      return convert(*linear, path);
+    }
+    return convert(dynamic_cast<const torch::nn::Conv2dImpl&>(module), path);
+  }
+
+  // Converts what `module` (a part of the copy, at `path`) holds in Sequentials, and reports
+  // what it cannot.
+  void walk(torch::nn::Module& module, const std::string& path) {
+    if (dynamic_cast<const BayesModule*>(&module) != nullptr) return;  // Bayesian already
+    if (auto* sequential = dynamic_cast<torch::nn::SequentialImpl*>(&module)) {
+      walk_sequential(*sequential, path);
+      return;
+    }
+    if (!module.named_parameters(/*recurse=*/false).is_empty()) {
+      keep(path, module,
+           "has parameters of its own and no Bayesian counterpart in bayesnn (it converts "
+           "torch::nn::Linear and torch::nn::Conv2d); they stay point estimates");
+    }
+    for (const auto& child : module.named_children()) {
+      const std::string child_path = join(path, child.key());
+      if (is_layer(*child.value())) {
+        keep(child_path, *child.value(),
+             fmt::format("a child of {}, which calls it through its C++ type: only a "
+                         "torch::nn::Sequential's layers can be replaced (hold it in a Sequential)",
+                         module.name()));
+      } else {
+        walk(*child.value(), child_path);
+      }
+    }
+  }
+
+ private:
+  void walk_sequential(torch::nn::SequentialImpl& sequential, const std::string& path) {
+    const auto children = sequential.named_children();  // in the order of its modules
+    size_t index = 0;
+    for (auto it = sequential.begin(); it != sequential.end(); ++it, ++index) {
+      const std::string& name = children[index].key();
+      const std::string child_path = join(path, name);
+      if (!is_layer(*it->ptr())) {
+        walk(*it->ptr(), child_path);
+      } else if (auto layer = convert_layer(*it->ptr(), child_path)) {
+        sequential.replace_module(name, layer->ptr());
+        *it = std::move(*layer);
+      }
+    }
+  }
+
+  std::optional<torch::nn::AnyModule> convert(const torch::nn::LinearImpl& linear,
+                                              const std::string& path) {
+    const auto& o = linear.options;
+    BayesLinear layer(BayesLinearOptions(o.in_features(), o.out_features())
+                          .bias(o.bias())
+                          .prior(prior())
+                          .estimator(options_.estimator())
+                          .log_sigma_init(options_.log_sigma_init()));
+    start_at(*layer, linear.weight, linear.bias);
+    report_.converted.push_back({path, linear.name(), "bayesnn::BayesLinear"});
+    return torch::nn::AnyModule(layer);
+  }
+
+  std::optional<torch::nn::AnyModule> convert(const torch::nn::Conv2dImpl& conv,
+                                              const std::string& path) {
+    using std::get_if;  // with ADL: c10::get_if for LibTorch 1.x's c10::variant options
+    const auto& o = conv.options;
+    if (!get_if<torch::enumtype::kZeros>(&o.padding_mode())) {
+      keep(path, conv,
+           fmt::format("pads with padding_mode {}: BayesConv2d pads with zeros only",
+                       torch::enumtype::get_enum_name(o.padding_mode())));
+      return std::nullopt;
+    }
+    torch::ExpandingArray<2> padding(0);
+    if (const auto* values = get_if<torch::ExpandingArray<2>>(&o.padding())) {
+      padding = *values;
+    } else if (get_if<torch::enumtype::kSame>(&o.padding())) {
+      for (size_t dim = 0; dim < 2; ++dim) {
+        const int64_t total = (*o.dilation())[dim] * ((*o.kernel_size())[dim] - 1);
+        if (total % 2 != 0) {
+          keep(path, conv,
+               "pads 'same' with an even kernel extent, one more on one side than on the other: "
+               "BayesConv2d pads both sides alike");
+          return std::nullopt;
+        }
+        (*padding)[dim] = total / 2;
+      }
+    }
+    BayesConv2d layer(BayesConv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
+                          .stride(o.stride())
+                          .padding(padding)
+                          .dilation(o.dilation())
+                          .groups(o.groups())
+                          .bias(o.bias())
+                          .prior(prior())
+                          .estimator(options_.estimator())
+                          .log_sigma_init(options_.log_sigma_init()));
+    start_at(*layer, conv.weight, conv.bias);
+    report_.converted.push_back({path, conv.name(), "bayesnn::BayesConv2d"});
+    return torch::nn::AnyModule(layer);
+  }
+
+  // MOPED's prior, centred on each tensor's trained values by `start_at`, or the options'.
+  Prior prior() const {
+    if (!options_.moped_prior()) return options_.prior();
+    return Prior(std::make_shared<GaussianPrior>(
+        0.0, 1.0, fmt::format("moped(delta={:g})", *options_.moped_delta())));
+  }
+
+  // Moves `layer` to the trained weight's device and starts its posterior there.
+  template <typename Layer>
+  void start_at(Layer& layer, const at::Tensor& weight, const at::Tensor& bias) const {
+    layer.to(weight.device());
+    start_at(layer.weight, weight);
+    start_at(layer.bias, bias);
+  }
+
+  void start_at(const VariationalTensor& q, const at::Tensor& trained) const {
+    if (!q.defined()) return;
+    at::NoGradGuard no_grad;
+    q.mean().copy_(trained);
+    if (!options_.moped_delta()) return;
+    const auto sd = (trained.detach().abs() * *options_.moped_delta())
+                        .clamp_min(options_.moped_sigma_floor())
+                        .to(q.mean().scalar_type());
+    q.log_sigma().copy_(sd.log());
+    if (options_.moped_prior()) {
+      q.prior()->buffer("mean").copy_(trained);
+      q.prior()->buffer("sd").copy_(sd);
+    }
+  }
+
+  void keep(const std::string& path, const torch::nn::Module& module, std::string why) {
+    report_.deterministic.push_back({path, module.name(), std::move(why)});
+  }
+
+  const ConvertOptions& options_;
+  ConvertReport& report_;
+};
+
+void check(const ConvertOptions& options) {
+  if (const auto delta = options.moped_delta()) {
+    TORCH_CHECK(std::isfinite(*delta) && *delta > 0,
+                "to_bayesian: moped_delta must be positive and finite, got ", *delta);
+  }
+  TORCH_CHECK(std::isfinite(options.moped_sigma_floor()) && options.moped_sigma_floor() > 0,
+              "to_bayesian: moped_sigma_floor must be positive and finite, got ",
+              options.moped_sigma_floor());
+  TORCH_CHECK(!options.moped_prior() || options.moped_delta(),
+              "to_bayesian: moped_prior(true) needs moped_delta(delta): the prior's sds are "
+              "delta·|w|");
+  TORCH_CHECK(std::isfinite(options.log_sigma_init()),
+              "to_bayesian: log_sigma_init must be finite, got ", options.log_sigma_init());
+}
+
+// A deep copy of `model`, or an error that says how to make its type clonable.
+std::shared_ptr<torch::nn::Module> copy_of(const torch::nn::Module& model) {
+  try {
+    return model.clone();
+  } catch (const std::exception& error) {
+    TORCH_CHECK(false, "to_bayesian: cannot copy ", model.name(),
+                " (derive it from torch::nn::Cloneable<", model.name(),
+                ">): ", detail::first_line(error));
+  }
+}
+
+// Converts the copy `model` in place, fills `report` and throws in strict mode.
+void convert_copy(torch::nn::Module& model, const ConvertOptions& options, ConvertReport* report) {
+  ConvertReport local;
+  ConvertReport& out = report != nullptr ? *report : local;
+  out = ConvertReport();
+  Converter(options, out).walk(model, "");
+  if (options.strict() && !out.deterministic.empty()) throw ConvertError(out);
+}
+
+// Copies `from` into `to` in order (what = "parameter" or "buffer"), every count and shape
+// checked.
+void copy_in_order(const std::vector<at::Tensor>& from, const std::vector<at::Tensor>& to,
+                   const char* what, const std::string& path) {
+  TORCH_CHECK(from.size() == to.size(), "load_trained: '", path, "' holds ", from.size(), " ", what,
+              "s, the network ", to.size());
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < from.size(); ++i) {
+    TORCH_CHECK(from[i].sizes() == to[i].sizes(), "load_trained: '", path, "': ", what, " ", i,
+                " has shape ", from[i].sizes(), ", the network's ", to[i].sizes());
+    to[i].copy_(from[i]);
+  }
+}
+
+// Module::load with every tensor's presence and shape checked (it would give a tensor of another
+// shape to the module silently): `archive` holds `module`'s tensors, `prefix` names it.
+void read_checked(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                  const std::string& prefix, const std::string& path) {
+  at::NoGradGuard no_grad;
+  const auto read = [&](const std::string& name, const at::Tensor& target, bool is_buffer) {
+    if (!target.defined()) return;
+    at::Tensor stored;
+    TORCH_CHECK(archive.try_read(name, stored, is_buffer), "load_trained: '", path,
+                "' is a bayesnn checkpoint of another network: it has no '", join(prefix, name),
+                "'");
+    TORCH_CHECK(stored.sizes() == target.sizes(), "load_trained: '", path,
+                "' is a bayesnn checkpoint of another network: '", join(prefix, name),
+                "' has shape ", stored.sizes(), ", the network's ", target.sizes());
+    target.copy_(stored);
+  };
+  for (const auto& item : module.named_parameters(/*recurse=*/false)) {
+    read(item.key(), item.value(), false);
+  }
+  for (const auto& item : module.named_buffers(/*recurse=*/false)) {
+    read(item.key(), item.value(), true);
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    TORCH_CHECK(archive.try_read(child.key(), child_archive), "load_trained: '", path,
+                "' is a bayesnn checkpoint of another network: it has no '",
+                join(prefix, child.key()), "'");
+    read_checked(child_archive, *child.value(), join(prefix, child.key()), path);
+  }
+}
+
+}  // namespace
+
+void load_trained(const std::string& path, torch::nn::Module& model) {
+  std::ifstream file(path, std::ios::binary);
+  TORCH_CHECK(file.good() && std::filesystem::is_regular_file(path), "load_trained: cannot read '",
+              path, "'");
+  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  if (detail::is_sealed(bytes)) {  // a bayesnn checkpoint
+    detail::check_checkpoint(bytes, path);
+    torch::serialize::InputArchive archive, network;
+    try {
+      archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
+      archive.read("model", network);
+    } catch (const std::exception& error) {
+      TORCH_CHECK(false, "load_trained: '", path,
+                  "' is not a readable bayesnn checkpoint: ", detail::first_line(error));
+    }
+    read_checked(network, model, "", path);
+    return;
+  }
+  torch::jit::Module script;
+  try {
+    std::istringstream stream(bytes);
+    script = torch::jit::load(stream, torch::kCPU);
+  } catch (const std::exception& error) {
+    TORCH_CHECK(
+        false, "load_trained: '", path,
+        "' is neither a bayesnn checkpoint nor a TorchScript file: ", detail::first_line(error));
+  }
+  // The floating-point buffers only: the running statistics (an export leaves out counters
+  // such as BatchNorm's num_batches_tracked).
+  const auto floating = [](const auto& list) {
+    std::vector<at::Tensor> result;
+    for (const auto& tensor : list) {
+      if (tensor.is_floating_point()) result.push_back(tensor);
+    }
+    return result;
+  };
+  copy_in_order(floating(script.parameters()), floating(model.parameters()), "parameter", path);
+  copy_in_order(floating(script.buffers()), floating(model.buffers()), "buffer", path);
+}
+
+std::string ConvertReport::to_string() const {
+  std::ostringstream text;
+  for (const auto& entry : converted) {
+    text << "converted " << (entry.path.empty() ? "(the model)" : entry.path) << " (" << entry.type
+         << "): " << entry.what << '\n';
+  }
+  for (const auto& entry : deterministic) {
+    text << "kept deterministic " << (entry.path.empty() ? "(the model)" : entry.path) << " ("
+         << entry.type << "): " << entry.what << '\n';
+  }
+  return text.str();
+}
+
+ConvertError::ConvertError(ConvertReport report)
+    : std::runtime_error([&report] {
+        std::string message = fmt::format(
+            "to_bayesian: {} module(s) cannot be converted (ConvertOptions().strict(false) keeps "
+            "them deterministic):",
+            report.deterministic.size());
+        for (const auto& entry : report.deterministic) {
+          message += fmt::format("\n  {} ({}): {}", entry.path.empty() ? "(the model)" : entry.path,
+                                 entry.type, entry.what);
+        }
+        return message;
+      }()),
+      report_(std::move(report)) {}
+
+torch::nn::Sequential to_bayesian(const torch::nn::Sequential& model, const ConvertOptions& options,
+                                  ConvertReport* report) {
+  TORCH_CHECK(!model.is_empty(), "to_bayesian: the Sequential is empty (nullptr)");
+  check(options);
+  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(copy_of(*model));
+  convert_copy(*copy, options, report);
+  return torch::nn::Sequential(copy);
+}
+
+std::shared_ptr<torch::nn::Module> to_bayesian(const torch::nn::Module& model,
+                                               const ConvertOptions& options,
+                                               ConvertReport* report) {
+  check(options);
+  if (is_layer(model)) {  // the model is one layer: it becomes its Bayesian layer
+    ConvertReport local;
+    ConvertReport& out = report != nullptr ? *report : local;
+    out = ConvertReport();
+    if (auto layer = Converter(options, out).convert_layer(model, "")) return layer->ptr();
+    if (options.strict()) throw ConvertError(out);
+    return copy_of(model);
+  }
+  auto copy = copy_of(model);
+  convert_copy(*copy, options, report);
+  return copy;
+}
+
+}  // namespace bayesnn
