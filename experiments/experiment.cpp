@@ -39,6 +39,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/atomic_file.h"
+#include "bayesnn/convert.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/estimator.h"
 #include "bayesnn/export.h"
@@ -252,9 +253,33 @@ bnn::experiment::NetworkSpec network_spec(const ExperimentOptions& options) {
   return spec;
 }
 
-// The network --model names, its priors, estimator and initial values from the options.
+// --from-deterministic: the trained twin of --model's architecture, read from its file, and
+// converted (to_bayesian) with the options' prior (or MOPED's), estimator and initial sigmas.
+torch::nn::Sequential convert_twin(const ExperimentOptions& options) {
+  auto spec = network_spec(options);
+  spec.model = bnn::experiment::is_cnn(options.model) ? "det-cnn" : "det-mlp";
+  auto twin = bnn::experiment::build_network(spec);
+  bnn::load_trained(options.from_deterministic, *twin);
+  auto convert = bnn::ConvertOptions()
+                     .estimator(spec.estimator)
+                     .log_sigma_init(options.init_log_sigma)
+                     .moped_prior(options.moped_prior)
+                     .moped_sigma_floor(options.moped_sigma_floor);
+  if (options.moped_delta > 0) convert.moped_delta(options.moped_delta);
+  if (!options.moped_prior) convert.prior(bnn::experiment::prior_of(network_spec(options)));
+  bnn::ConvertReport report;
+  auto net = bnn::to_bayesian(twin, convert, &report);
+  fmt::print("converted the trained {} of {}:\n{}", spec.model, options.from_deterministic,
+             report.to_string());
+  return net;
+}
+
+// The network --model names, its priors, estimator and initial values from the options (or the
+// converted twin of --from-deterministic).
 torch::nn::Sequential make_network(const ExperimentOptions& options) {
-  auto net = bnn::experiment::build_network(network_spec(options));
+  auto net = options.from_deterministic.empty()
+                 ? bnn::experiment::build_network(network_spec(options))
+                 : convert_twin(options);
   if (options.init_mean_sd > 0) bnn::experiment::init_means_normal(net, options.init_mean_sd);
   std::cout << net << '\n';
   return net;
@@ -446,8 +471,14 @@ json uncertainty_metrics(const Results& results, const Data& data) {
 }
 
 // The prior of every weight and bias: its family, its name with its settings, and its
-// parameters ("none" for a deterministic twin).
+// parameters ("none" for a deterministic twin; MOPED's is centred on the trained weights).
 json prior_record(const ExperimentOptions& options) {
+  if (options.moped_prior) {
+    return {{"family", "moped"},
+            {"name", fmt::format("moped(delta={:g})", options.moped_delta)},
+            {"parameters",
+             {{"delta", options.moped_delta}, {"sigma_floor", options.moped_sigma_floor}}}};
+  }
   const auto& family = options.prior;
   json parameters = json::object();
   if (family == "fixed") parameters = {{"sd", options.prior_sd}};

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 namespace bayesnn::experiment {
@@ -165,6 +166,22 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Seconds to wait for the other ranks to join and for each collective; a rank "
                  "that dies or hangs stops the others within it")
       ->check(kPositive);
+  app.add_option("--from-deterministic", o.from_deterministic,
+                 "Start from a trained deterministic twin instead of an initialisation: a "
+                 "checkpoint.pt or posterior_mean.pt of --model det-mlp or det-cnn (or a "
+                 "TorchScript file with the twin's parameters in its order). Its layers become "
+                 "Bayesian (to_bayesian), the posterior means at its weights; --model names the "
+                 "Bayesian network (mlp, cnn, ...) and --epochs fine-tune it");
+  app.add_option("--moped-delta", o.moped_delta,
+                 "With --from-deterministic: MOPED, every posterior sd starts at delta·|w| "
+                 "(0: --init-log-sigma)")
+      ->check(kNonNegative);
+  app.add_flag("--moped-prior", o.moped_prior,
+               "With --moped-delta: MOPED's prior, N(w, (delta·|w|)²) per weight, centred on "
+               "the trained weights, instead of --prior");
+  app.add_option("--moped-sigma-floor", o.moped_sigma_floor,
+                 "The smallest MOPED sd, for weights at or near zero")
+      ->check(kPositive);
   app.add_option("--preset", o.preset,
                  "article: the article's setup (tanh, reparam, first 50,000 images, batch 500, "
                  "500 epochs, PyMC3's initial sd log 2, means N(0, 1), constant lr, no warm-up, "
@@ -194,7 +211,37 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
     exit_code = 2;
     return std::nullopt;
   }
-  if (o.prior.empty()) o.prior = hier ? "hierarchical" : det ? "none" : "fixed";
+  // Starting from a trained twin: one line for each combination that cannot be.
+  const char* refusal = nullptr;
+  std::string option, value;
+  if (!o.from_deterministic.empty() && det) {
+    option = "--from-deterministic", value = o.from_deterministic;
+    refusal =
+        "a Bayesian --model to convert the twin into (mlp, hier-mlp, cnn or hier-cnn), "
+        "not a deterministic one";
+  } else if (o.from_deterministic.empty() && (o.moped_delta > 0 || o.moped_prior)) {
+    option = o.moped_prior ? "--moped-prior" : "--moped-delta";
+    value = o.moped_prior ? "true" : fmt::format("{:g}", o.moped_delta);
+    refusal = "--from-deterministic: MOPED starts from trained weights";
+  } else if (o.moped_prior && o.moped_delta <= 0) {
+    option = "--moped-prior", value = "true";
+    refusal = "--moped-delta > 0: the prior's sds are delta·|w|";
+  } else if (o.moped_prior && !o.prior.empty()) {
+    option = "--prior", value = o.prior;
+    refusal = "no --prior with --moped-prior, whose prior is centred on the trained weights";
+  } else if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
+    option = "--init-mean-sd", value = fmt::format("{:g}", o.init_mean_sd);
+    refusal = "0 with --from-deterministic: the means start at the trained weights";
+  }
+  if (refusal != nullptr) {
+    std::fprintf(stderr, "bayesnn-experiment: %s: got %s, expected %s\n", option.c_str(),
+                 value.c_str(), refusal);
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (o.prior.empty()) {
+    o.prior = o.moped_prior ? "moped" : hier ? "hierarchical" : det ? "none" : "fixed";
+  }
 
   if (o.preset == "article") {
     auto unset = [&](const char* name) { return app.count(name) == 0; };
@@ -206,7 +253,7 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
     if (unset("--test-samples")) o.test_samples = 100;
     if (unset("--prediction")) o.prediction = "mode";
     if (unset("--init-log-sigma")) o.init_log_sigma = kPyMC3InitLogSigma;
-    if (unset("--init-mean-sd")) o.init_mean_sd = 1.0;
+    if (unset("--init-mean-sd") && o.from_deterministic.empty()) o.init_mean_sd = 1.0;
     if (unset("--lr-final")) o.lr_final = 1.0;
     if (unset("--kl-warmup")) o.kl_warmup = 0.0;
   }

@@ -47,6 +47,10 @@ struct ExperimentOptions {
   bool resume = false;              ///< continue from <out>/checkpoint.pt
   bool distributed = false;         ///< join a data-parallel job (implied by WORLD_SIZE > 1)
   double dist_timeout = 300;        ///< seconds for joining and for each collective
+  std::string from_deterministic;   ///< a trained twin's checkpoint or TorchScript file to convert
+  double moped_delta = 0;           ///< > 0: MOPED's sigmas delta·|w| (--from-deterministic)
+  bool moped_prior = false;         ///< MOPED's prior, centred on the trained weights
+  double moped_sigma_floor = 1e-5;  ///< the smallest MOPED sd
   std::string preset;               ///< "" or "article"
   std::string command;              ///< the full command line, as typed
 };
@@ -59,7 +63,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    init_mean_sd, kl_weight, kl_warmup, prediction, predict_batch,
                                    train_limit, test_limit, eval_every, seed, device, threads,
                                    blas_threads, data, ood_data, out, resume, distributed,
-                                   dist_timeout, preset)
+                                   dist_timeout, from_deterministic, moped_delta, moped_prior,
+                                   moped_sigma_floor, preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

@@ -128,6 +128,9 @@ TEST_CASE("to_bayesian: an MLP's posterior mean is the trained network, bit for 
   bayesnn::ConvertReport report;
   auto bnn = bayesnn::to_bayesian(net, bayesnn::ConvertOptions(), &report);
   CHECK(paths(report.converted) == std::vector<std::string>{"1", "3"});
+  nn::Sequential named;
+  named->push_back("fc", nn::Linear(2, 2));
+  CHECK(bayesnn::to_bayesian(named)->named_children()[0].key() == "fc");  // names kept
   CHECK(report.converted[0].type == "torch::nn::LinearImpl");
   CHECK(report.converted[0].what == "bayesnn::BayesLinear");
   CHECK(report.deterministic.empty());

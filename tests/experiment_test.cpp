@@ -366,6 +366,17 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--test-limit -2", "--test-limit: got -2, expected a whole number >= 0"},
       {"--mixture-sigma2 0", "--mixture-sigma2"},
       {"--dist-timeout 0", "--dist-timeout"},
+      {"--model det-cnn --from-deterministic twin.pt",
+       "--from-deterministic: got twin.pt, expected a Bayesian --model to convert the twin into"},
+      {"--moped-delta 0.1", "--moped-delta: got 0.1, expected --from-deterministic"},
+      {"--from-deterministic twin.pt --moped-prior",
+       "--moped-prior: got true, expected --moped-delta > 0"},
+      {"--from-deterministic twin.pt --moped-delta 0.1 --moped-prior --prior fixed",
+       "--prior: got fixed, expected no --prior with --moped-prior"},
+      {"--from-deterministic twin.pt --init-mean-sd 1",
+       "--init-mean-sd: got 1, expected 0 with --from-deterministic"},
+      {"--moped-delta -1", "--moped-delta: got -1, expected a finite number >= 0"},
+      {"--moped-sigma-floor 0", "--moped-sigma-floor: got 0, expected a finite number > 0"},
   };
   for (const auto& c : cases) {
     SECTION(c.arguments) {
@@ -379,6 +390,48 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
                    Catch::StartsWith("bayesnn-experiment: ") && Catch::Contains(c.message));
     }
   }
+}
+
+TEST_CASE(
+    "bayesnn-experiment: --from-deterministic converts a trained twin whose posterior mean "
+    "is the twin",
+    "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  SyntheticData scratch(23);
+  const auto twin = run_experiment(
+      smoke_arguments(scratch, "det-mlp", scratch.file("twin")) + " --epochs 2", scratch);
+  INFO(twin.output);
+  REQUIRE(twin.exit_code == 0);
+  const auto twin_metrics = read_json(scratch.file("twin/metrics.json"));
+  for (const std::string file : {"checkpoint.pt", "posterior_mean.pt"}) {
+    SECTION(file) {
+      // A learning rate of 1e-30 leaves the means where the conversion put them: the posterior
+      // mean's predictions are the twin's, image for image.
+      const auto converted =
+          run_experiment(smoke_arguments(scratch, "mlp", scratch.file("bnn")) +
+                             " --from-deterministic '" + scratch.file("twin/" + file) +
+                             "' --moped-delta 0.1 --moped-prior --lr 1e-30 --kl-warmup 0",
+                         scratch);
+      INFO(converted.output);
+      REQUIRE(converted.exit_code == 0);
+      CHECK_THAT(converted.output, Catch::Contains("converted fc1 (torch::nn::LinearImpl): "
+                                                   "bayesnn::BayesLinear"));
+      const auto metrics = read_json(scratch.file("bnn/metrics.json"));
+      CHECK(metrics["accuracy_posterior_mean"] == twin_metrics["accuracy"]);
+      CHECK(metrics["prior"]["name"] == "moped(delta=0.1)");
+      CHECK(metrics["options"]["from_deterministic"] == scratch.file("twin/" + file));
+      // The fine-tuning's KL starts at zero and stays near it (q moved by 1e-30).
+      const auto log = read_text(scratch.file("bnn/log.jsonl"));
+      const auto kl = json::parse(log.substr(0, log.find('\n')))["kl"].get<double>();
+      CHECK(std::abs(kl) < 1.0);
+    }
+  }
+  const auto wrong =
+      run_experiment(smoke_arguments(scratch, "cnn", scratch.file("bad")) +
+                         " --from-deterministic '" + scratch.file("twin/checkpoint.pt") + "'",
+                     scratch);
+  CHECK(wrong.exit_code == 1);
+  CHECK_THAT(wrong.errors, Catch::Contains("is a bayesnn checkpoint of another network"));
 }
 
 TEST_CASE("bayesnn-experiment: --help lists every option with its default", "[experiment]") {

@@ -335,9 +335,13 @@ torch::nn::Sequential to_bayesian(const torch::nn::Sequential& model, const Conv
                                   ConvertReport* report) {
   TORCH_CHECK(!model.is_empty(), "to_bayesian: the Sequential is empty (nullptr)");
   check(options);
-  auto copy = std::dynamic_pointer_cast<torch::nn::SequentialImpl>(copy_of(*model));
+  // Module by module, under their names (SequentialImpl::clone numbers them afresh).
+  torch::nn::Sequential copy;
+  const auto names = model->named_children();
+  size_t index = 0;
+  for (const auto& module : *model) copy->push_back(names[index++].key(), module.clone());
   convert_copy(*copy, options, report);
-  return torch::nn::Sequential(copy);
+  return copy;
 }
 
 std::shared_ptr<torch::nn::Module> to_bayesian(const torch::nn::Module& model,
