@@ -380,6 +380,15 @@ TEST_CASE("to_bayesian: a single layer, a Bayesian one already there, and refusa
       Contains("moped_sigma_floor must be positive and finite, got -1"));
   REQUIRE_THROWS_WITH(bayesnn::to_bayesian(mixed, bayesnn::ConvertOptions().log_sigma_init(NAN)),
                       Contains("log_sigma_init must be finite, got nan"));
+  REQUIRE_THROWS_WITH(bayesnn::to_bayesian(nn::Sequential(nullptr)),
+                      Contains("to_bayesian: the Sequential is empty (nullptr)"));
+  nn::Conv2d reflecting(nn::Conv2dOptions(1, 1, 3).padding(1).padding_mode(torch::kCircular));
+  REQUIRE_THROWS_WITH(bayesnn::to_bayesian(*reflecting),
+                      Contains("\n  (the model) (torch::nn::Conv2dImpl): pads with padding_mode "
+                               "kCircular"));
+  const auto kept = bayesnn::to_bayesian(*reflecting, bayesnn::ConvertOptions().strict(false));
+  CHECK(kept->as<nn::Conv2dImpl>() != nullptr);
+  CHECK(kept.get() != reflecting.ptr().get());
   NotClonable plain;
   REQUIRE_THROWS_WITH(bayesnn::to_bayesian(plain),
                       Contains("to_bayesian: cannot copy convert_test::NotClonable (derive it from "

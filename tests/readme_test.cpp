@@ -83,7 +83,39 @@ double readme_hierarchical_mlp(torch::nn::Sequential& net_out) {
   return accuracy;
 }
 
+// The README's "From a trained network", verbatim between the markers.
+double readme_to_bayesian(torch::nn::Sequential& net_out) {
+  // BEGIN README to_bayesian
+  namespace bnn = bayesnn;
+  torch::nn::Sequential net(torch::nn::Flatten(), torch::nn::Linear(784, 100), torch::nn::ReLU(),
+                            torch::nn::Linear(100, 10));
+  auto train = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
+  bnn::Trainer(net, bnn::TrainerOptions().epochs(5)).fit(train);  // or load_trained(file, *net)
+  auto bayesian = bnn::to_bayesian(net, bnn::ConvertOptions().moped_delta(0.1));  // MOPED
+  bnn::Trainer(bayesian, bnn::TrainerOptions().epochs(1)).fit(train);  // fine-tuned: the full ELBO
+  auto test = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTest);
+  auto prediction = bnn::predict(bayesian, test.inputs, /*samples=*/100);
+  // END README to_bayesian
+  net_out = bayesian;
+  return bnn::metrics::accuracy(prediction.probs, test.targets);
+}
+
 }  // namespace
+
+TEST_CASE("README: the to_bayesian example converts, fine-tunes and predicts", "[readme]") {
+  bayesnn::test::TempDir dir;
+  bayesnn::test::SyntheticMnist data;
+  data.train = 2000;
+  data.test = 500;
+  data.seed = 82;
+  bayesnn::test::write_synthetic_mnist(dir.file("mnist"), data);
+  DataRootGuard root(dir.path());
+  torch::manual_seed(83);
+  torch::nn::Sequential net;
+  const double accuracy = readme_to_bayesian(net);
+  CHECK(accuracy > 0.9);
+  CHECK(bayesnn::count_bayes_modules(*net) == 2);
+}
 
 TEST_CASE("README: the hierarchical MLP example trains and predicts", "[readme]") {
   bayesnn::test::TempDir dir;
@@ -108,6 +140,12 @@ TEST_CASE("README: holds the examples that the tests compile, verbatim", "[readm
   SECTION("the hierarchical MLP") {
     const auto example = stripped(read_text(source / "tests" / "readme_test.cpp"),
                                   "// BEGIN README hierarchical MLP", "// END README");
+    REQUIRE_FALSE(example.empty());
+    CHECK(readme.find(example) != std::string::npos);
+  }
+  SECTION("to_bayesian") {
+    const auto example = stripped(read_text(source / "tests" / "readme_test.cpp"),
+                                  "// BEGIN README to_bayesian", "// END README");
     REQUIRE_FALSE(example.empty());
     CHECK(readme.find(example) != std::string::npos);
   }

@@ -208,13 +208,23 @@ std::shared_ptr<torch::nn::Module> copy_of(const torch::nn::Module& model) {
   }
 }
 
-// Converts the copy `model` in place, fills `report` and throws in strict mode.
-void convert_copy(torch::nn::Module& model, const ConvertOptions& options, ConvertReport* report) {
+// Converts `copy` (a deep copy of the model) in place, or the model itself where it is one layer,
+// fills `report` (if given) and throws in strict mode where something was not converted.
+std::shared_ptr<torch::nn::Module> convert(const torch::nn::Module& model,
+                                           std::shared_ptr<torch::nn::Module> copy,
+                                           const ConvertOptions& options, ConvertReport* report) {
   ConvertReport local;
   ConvertReport& out = report != nullptr ? *report : local;
   out = ConvertReport();
-  Converter(options, out).walk(model, "");
+  Converter converter(options, out);
+  if (copy == nullptr) {  // the model is one layer: it becomes its Bayesian layer
+    auto layer = converter.convert_layer(model, "");
+    copy = layer ? layer->ptr() : copy_of(model);
+  } else {
+    converter.walk(*copy, "");
+  }
   if (options.strict() && !out.deterministic.empty()) throw ConvertError(out);
+  return copy;
 }
 
 // Copies `from` into `to` in order (what = "parameter" or "buffer"), every count and shape
@@ -340,7 +350,7 @@ torch::nn::Sequential to_bayesian(const torch::nn::Sequential& model, const Conv
   const auto names = model->named_children();
   size_t index = 0;
   for (const auto& module : *model) copy->push_back(names[index++].key(), module.clone());
-  convert_copy(*copy, options, report);
+  convert(*model, copy.ptr(), options, report);
   return copy;
 }
 
@@ -348,17 +358,7 @@ std::shared_ptr<torch::nn::Module> to_bayesian(const torch::nn::Module& model,
                                                const ConvertOptions& options,
                                                ConvertReport* report) {
   check(options);
-  if (is_layer(model)) {  // the model is one layer: it becomes its Bayesian layer
-    ConvertReport local;
-    ConvertReport& out = report != nullptr ? *report : local;
-    out = ConvertReport();
-    if (auto layer = Converter(options, out).convert_layer(model, "")) return layer->ptr();
-    if (options.strict()) throw ConvertError(out);
-    return copy_of(model);
-  }
-  auto copy = copy_of(model);
-  convert_copy(*copy, options, report);
-  return copy;
+  return convert(model, is_layer(model) ? nullptr : copy_of(model), options, report);
 }
 
 }  // namespace bayesnn
