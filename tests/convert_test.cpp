@@ -362,6 +362,12 @@ TEST_CASE("to_bayesian: a single layer, a Bayesian one already there, and refusa
   auto* bayes = converted->as<bayesnn::BayesLinearImpl>();
   REQUIRE(bayes != nullptr);
   CHECK(torch::equal(bayes->weight_mean, linear->weight));
+  linear->to(torch::kDouble);  // the dtype carried over: the mean network is the trained one
+  auto converted_double = bayesnn::to_bayesian(*linear);
+  bayesnn::set_mode(*converted_double, bayesnn::Mode::kMean);
+  const auto x = torch::randn({4, 3}, torch::kDouble);
+  CHECK(torch::equal(converted_double->as<bayesnn::BayesLinearImpl>()->forward(x),
+                     linear->forward(x)));
 
   nn::Sequential mixed(bayesnn::BayesLinear(3, 3), nn::Linear(3, 2));
   bayesnn::ConvertReport report;
@@ -396,7 +402,7 @@ TEST_CASE("to_bayesian: a single layer, a Bayesian one already there, and refusa
 }
 
 TEST_CASE(
-    "to_bayesian: a converted network exports; its posterior-mean file is the trained "
+    "to_bayesian: a converted network exports, and its posterior-mean file is the trained "
     "network",
     "[convert]") {
   torch::manual_seed(10);

@@ -58,7 +58,7 @@ TEST_CASE("kl_normal: equals a Monte Carlo estimate within 4 standard errors, pe
   CHECK(se < 0.01 * std::abs(exact));  // precise enough that a wrong term would show
 }
 
-TEST_CASE("kl_normal: zero at q = p; a zero-mean scalar prior is kl_normal_zero_mean",
+TEST_CASE("kl_normal: zero at q = p, and with a zero-mean scalar prior it is kl_normal_zero_mean",
           "[gaussian]") {
   torch::manual_seed(3);
   auto mean = torch::randn({4, 3}, torch::kDouble);

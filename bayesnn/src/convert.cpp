@@ -151,10 +151,10 @@ class Converter {
         0.0, 1.0, fmt::format("moped(delta={:g})", *options_.moped_delta())));
   }
 
-  // Moves `layer` to the trained weight's device and starts its posterior there.
+  // Moves `layer` to the trained weight's device and dtype and starts its posterior there.
   template <typename Layer>
   void start_at(Layer& layer, const at::Tensor& weight, const at::Tensor& bias) const {
-    layer.to(weight.device());
+    layer.to(weight.device(), weight.scalar_type());
     start_at(layer.weight, weight);
     start_at(layer.bias, bias);
   }

@@ -76,7 +76,7 @@ class ConvertError : public std::runtime_error {
 /// `BayesConv2d` with the options' prior and estimator, its shapes, stride, padding, dilation,
 /// groups and bias carried over and its posterior means at the trained weights (sigmas by
 /// `log_sigma_init` or MOPED); every other module is deep-copied (`clone()`), so `model` is
-/// untouched. The copy is on the device of `model`.
+/// untouched. The copy is on the device, and has the dtype, of `model`.
 ///
 /// What cannot be converted is never skipped silently: in strict mode (the default) it throws
 /// `ConvertError` listing each by path and type; with `strict(false)` it stays deterministic and
