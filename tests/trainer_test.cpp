@@ -282,6 +282,17 @@ TEST_CASE("Trainer: checkpoints are atomic and a truncated one is rejected", "[t
                         Contains("cannot write the checkpoint"));
     REQUIRE_NOTHROW(trainer.load_checkpoint(dir.file("ckpt.pt")));
   }
+  SECTION("a checkpoint of another network is refused, whatever its names") {
+    // Module::load alone would give the layer a weight of the other shape, silently.
+    torch::nn::Sequential wider(bnn::BayesLinear(2, 3));
+    bnn::Trainer other(wider, bnn::TrainerOptions().progress(false));
+    REQUIRE_THROWS_WITH(
+        other.load_checkpoint(dir.file("ckpt.pt")),
+        Contains("ckpt.pt' is not a readable bayesnn checkpoint (truncated, corrupt "
+                 "or from another model): '0.weight_mean' has shape [16, 2], the "
+                 "network's [3, 2]"));
+    CHECK(wider->ptr(0)->as<bnn::BayesLinear>()->weight_mean.sizes() == torch::IntArrayRef({3, 2}));
+  }
   SECTION("a missing file is named") {
     REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("nope.pt")),
                         Contains("no checkpoint at '") && Contains("nope.pt'"));

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <vector>
 
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <caffe2/serialize/inline_container.h>
 #include <caffe2/serialize/read_adapter_interface.h>
@@ -64,7 +65,40 @@ uint64_t checksum(caffe2::serialize::PyTorchStreamReader& reader,
   return fnv.hash;
 }
 
+std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+
+void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& module,
+                 const std::string& prefix) {
+  at::NoGradGuard no_grad;
+  const auto read = [&](const std::string& name, const at::Tensor& target, bool is_buffer) {
+    if (!target.defined()) return;
+    at::Tensor stored;
+    TORCH_CHECK(archive.try_read(name, stored, is_buffer), "it has no '", join(prefix, name), "'");
+    TORCH_CHECK(stored.sizes() == target.sizes(), "'", join(prefix, name), "' has shape ",
+                stored.sizes(), ", the network's ", target.sizes());
+    target.copy_(stored);
+  };
+  for (const auto& item : module.named_parameters(/*recurse=*/false)) {
+    read(item.key(), item.value(), false);
+  }
+  for (const auto& item : module.named_buffers(/*recurse=*/false)) {
+    read(item.key(), item.value(), true);
+  }
+  for (const auto& child : module.named_children()) {
+    torch::serialize::InputArchive child_archive;
+    TORCH_CHECK(archive.try_read(child.key(), child_archive), "it has no '",
+                join(prefix, child.key()), "'");
+    load_module(child_archive, *child.value(), join(prefix, child.key()));
+  }
+}
+
 }  // namespace
+
+void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& module) {
+  load_module(archive, module, "");
+}
 
 std::string seal_checkpoint(const std::string& archive) {
   auto reader = zip_reader(archive);

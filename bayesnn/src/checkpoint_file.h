@@ -6,6 +6,9 @@
 
 #include <string>
 
+#include <torch/nn/module.h>
+#include <torch/serialize/input-archive.h>
+
 namespace bayesnn::detail {
 
 /// The record holding the checksum: "fnv1a64 <hex>" and then the names of the records it covers,
@@ -22,5 +25,11 @@ bool is_sealed(const std::string& file);
 /// c10::Error naming `path` where the file is no zip archive, has no checksum (not a checkpoint
 /// of this bayesnn), or its records do not match it (damaged).
 void check_checkpoint(const std::string& file, const std::string& path);
+
+/// `module.load(archive)` with every tensor's presence and shape checked (`Module::load` gives a
+/// module a stored tensor of another shape silently): copies each stored tensor into the
+/// module's own; throws c10::Error naming the first missing tensor ("it has no '1.weight'") or
+/// shape mismatch ("'1.weight' has shape [3, 8], the network's [4, 8]").
+void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& module);
 
 }  // namespace bayesnn::detail

@@ -241,37 +241,6 @@ void copy_in_order(const std::vector<at::Tensor>& from, const std::vector<at::Te
   }
 }
 
-// Module::load with every tensor's presence and shape checked (it would give a tensor of another
-// shape to the module silently): `archive` holds `module`'s tensors, `prefix` names it.
-void read_checked(torch::serialize::InputArchive& archive, torch::nn::Module& module,
-                  const std::string& prefix, const std::string& path) {
-  at::NoGradGuard no_grad;
-  const auto read = [&](const std::string& name, const at::Tensor& target, bool is_buffer) {
-    if (!target.defined()) return;
-    at::Tensor stored;
-    TORCH_CHECK(archive.try_read(name, stored, is_buffer), "load_trained: '", path,
-                "' is a bayesnn checkpoint of another network: it has no '", join(prefix, name),
-                "'");
-    TORCH_CHECK(stored.sizes() == target.sizes(), "load_trained: '", path,
-                "' is a bayesnn checkpoint of another network: '", join(prefix, name),
-                "' has shape ", stored.sizes(), ", the network's ", target.sizes());
-    target.copy_(stored);
-  };
-  for (const auto& item : module.named_parameters(/*recurse=*/false)) {
-    read(item.key(), item.value(), false);
-  }
-  for (const auto& item : module.named_buffers(/*recurse=*/false)) {
-    read(item.key(), item.value(), true);
-  }
-  for (const auto& child : module.named_children()) {
-    torch::serialize::InputArchive child_archive;
-    TORCH_CHECK(archive.try_read(child.key(), child_archive), "load_trained: '", path,
-                "' is a bayesnn checkpoint of another network: it has no '",
-                join(prefix, child.key()), "'");
-    read_checked(child_archive, *child.value(), join(prefix, child.key()), path);
-  }
-}
-
 }  // namespace
 
 void load_trained(const std::string& path, torch::nn::Module& model) {
@@ -289,7 +258,12 @@ void load_trained(const std::string& path, torch::nn::Module& model) {
       TORCH_CHECK(false, "load_trained: '", path,
                   "' is not a readable bayesnn checkpoint: ", detail::first_line(error));
     }
-    read_checked(network, model, "", path);
+    try {
+      detail::load_module(network, model);
+    } catch (const c10::Error& error) {
+      TORCH_CHECK(false, "load_trained: '", path,
+                  "' is a bayesnn checkpoint of another network: ", error.msg());
+    }
     return;
   }
   torch::jit::Module script;

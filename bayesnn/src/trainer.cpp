@@ -560,7 +560,7 @@ void Trainer::load_checkpoint(const std::string& path) {
     archive.read("model", model_archive);
     archive.read("likelihood", likelihood_archive);
     archive.read("optimizer", optimizer_archive);
-    model_.module->load(model_archive);
+    detail::load_module(model_archive, *model_.module);  // every tensor's shape checked
     likelihood_->load(likelihood_archive);
     optimizer_->load(optimizer_archive);
   } catch (const std::exception& error) {
