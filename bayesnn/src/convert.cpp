@@ -288,17 +288,19 @@ void load_trained(const std::string& path, torch::nn::Module& model) {
   copy_in_order(floating(script.buffers()), floating(model.buffers()), "buffer", path);
 }
 
+namespace {
+// "fc1 (torch::nn::LinearImpl): bayesnn::BayesLinear": one entry, as the report and the error say.
+std::string describe(const ConvertReport::Entry& entry) {
+  return fmt::format("{} ({}): {}", entry.path.empty() ? "(the model)" : entry.path, entry.type,
+                     entry.what);
+}
+}  // namespace
+
 std::string ConvertReport::to_string() const {
-  std::ostringstream text;
-  for (const auto& entry : converted) {
-    text << "converted " << (entry.path.empty() ? "(the model)" : entry.path) << " (" << entry.type
-         << "): " << entry.what << '\n';
-  }
-  for (const auto& entry : deterministic) {
-    text << "kept deterministic " << (entry.path.empty() ? "(the model)" : entry.path) << " ("
-         << entry.type << "): " << entry.what << '\n';
-  }
-  return text.str();
+  std::string text;
+  for (const auto& entry : converted) text += "converted " + describe(entry) + "\n";
+  for (const auto& entry : deterministic) text += "kept deterministic " + describe(entry) + "\n";
+  return text;
 }
 
 ConvertError::ConvertError(ConvertReport report)
@@ -307,10 +309,7 @@ ConvertError::ConvertError(ConvertReport report)
             "to_bayesian: {} module(s) cannot be converted (ConvertOptions().strict(false) keeps "
             "them deterministic):",
             report.deterministic.size());
-        for (const auto& entry : report.deterministic) {
-          message += fmt::format("\n  {} ({}): {}", entry.path.empty() ? "(the model)" : entry.path,
-                                 entry.type, entry.what);
-        }
+        for (const auto& entry : report.deterministic) message += "\n  " + describe(entry);
         return message;
       }()),
       report_(std::move(report)) {}
