@@ -143,7 +143,15 @@ TEST_CASE("ProcessGroup: a collective a peer does not join times out naming the 
   REQUIRE_THROWS_WITH(run_ranks(
                           2,
                           [](const bayesnn::ProcessGroup& group) {
-                            if (group.rank() == 1) return;  // leaves rank 0 alone
+                            // Both ranks joined (a rank that returned at once could close its
+                            // connections while rank 0 was still making them); then rank 1
+                            // stays, without joining, past rank 0's timeout.
+                            auto greeting = torch::ones({1});
+                            group.all_reduce_sum(greeting, "the greeting");
+                            if (group.rank() == 1) {
+                              std::this_thread::sleep_for(4s);
+                              return;
+                            }
                             auto x = torch::ones({3});
                             group.all_reduce_sum(x, "the lonely tensor");
                           },
