@@ -11,7 +11,7 @@
 #include <vector>
 
 namespace metrics = bayesnn::metrics;
-using Catch::Matchers::Contains;
+using Catch::Contains;
 
 namespace {
 

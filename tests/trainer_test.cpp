@@ -236,8 +236,7 @@ TEST_CASE("Trainer: checkpoints are atomic and a truncated one is rejected", "[t
                         Contains("truncated.pt' is not a readable bayesnn checkpoint"));
     REQUIRE_NOTHROW(trainer.load_checkpoint(dir.file("ckpt.pt")));
   }
-  SECTION(
-      "a damaged file, or one without bayesnn's checksum, is rejected before LibTorch reads it") {
+  SECTION("a damaged file is rejected before LibTorch reads it") {
     // A byte of a tensor's data (which LibTorch itself would read without complaint), and a
     // byte of the archive's TorchScript code (which can crash LibTorch's importer).
     std::string bytes;
@@ -263,12 +262,26 @@ TEST_CASE("Trainer: checkpoints are atomic and a truncated one is rejected", "[t
                           Contains("damaged.pt' is not a readable bayesnn checkpoint (damaged: "
                                    "its records do not match its checksum)"));
     }
+  }
+  SECTION("an archive without a checksum is checked by its records, then refused unless ours") {
+    // An intact archive that is no bayesnn checkpoint reaches LibTorch's importer, which finds no
+    // marker; one without the record the importer starts from does not.
     torch::serialize::OutputArchive plain;
     plain.write("epoch", torch::tensor(int64_t{1}));
     plain.save_to(dir.file("plain.pt"));
     REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("plain.pt")),
-                        Contains("plain.pt' is not a readable bayesnn checkpoint (it has no "
-                                 "checksum: not a checkpoint of this bayesnn)"));
+                        Contains("plain.pt' is not a readable bayesnn checkpoint (truncated, "
+                                 "corrupt or from another model): No such serialized tensor "
+                                 "'bayesnn_checkpoint'"));
+    {
+      caffe2::serialize::PyTorchStreamWriter writer(dir.file("bare.pt"));
+      writer.writeRecord("version", "3\n", 2);
+      writer.writeEndOfFile();
+    }
+    REQUIRE_THROWS_WITH(trainer.load_checkpoint(dir.file("bare.pt")),
+                        Contains("bare.pt' is not a readable bayesnn checkpoint (it has no "
+                                 "checksum, and no 'data.pkl' record: not a checkpoint of "
+                                 "bayesnn)"));
   }
   SECTION("a crash while saving leaves the previous checkpoint loadable") {
     // What a crash mid-save leaves: a partial temporary beside an intact checkpoint.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <vector>
@@ -15,6 +16,8 @@
 #include <fmt/format.h>
 
 #include "error_text.h"
+#include "torch_compat.h"
+#include "zip_crc.h"
 
 namespace bayesnn::detail {
 namespace {
@@ -94,6 +97,48 @@ void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
   }
 }
 
+// The records an archive's checksum covers: all but the one LibTorch's writer owns.
+std::vector<std::string> sealed_records(caffe2::serialize::PyTorchStreamReader& reader) {
+  auto names = reader.getAllRecords();
+  names.erase(std::remove(names.begin(), names.end(), torch_compat::kWriterOwnedRecord),
+              names.end());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// An archive written before checkpoints carried a checksum: each record's bytes against the
+// CRC-32 its zip directory stores, and the records LibTorch's importer starts from.
+void check_unsealed(caffe2::serialize::PyTorchStreamReader& reader, const std::string& file,
+                    const std::string& path) {
+  std::map<std::string, uint32_t> crcs;
+  try {
+    crcs = zip_record_crcs(file);
+  } catch (const std::exception& error) {
+    TORCH_CHECK(false, "Trainer: '", path,
+                "' is not a readable bayesnn checkpoint (it has no checksum, and ",
+                first_line(error), ")");
+  }
+  for (const char* needed : {"data.pkl", "version"}) {
+    TORCH_CHECK(reader.hasRecord(needed), "Trainer: '", path,
+                "' is not a readable bayesnn checkpoint (it has no checksum, and no '", needed,
+                "' record: not a checkpoint of bayesnn)");
+  }
+  for (const auto& name : reader.getAllRecords()) {
+    const auto stored = crcs.find(name);
+    bool intact = stored != crcs.end();
+    try {
+      const auto [data, size] = reader.getRecord(name);
+      intact = intact && crc32(data.get(), size) == stored->second;
+    } catch (const std::exception&) {
+      intact = false;
+    }
+    TORCH_CHECK(intact, "Trainer: '", path,
+                "' is not a readable bayesnn checkpoint (damaged: it has no checksum, and its "
+                "record '",
+                name, "' does not match its CRC-32)");
+  }
+}
+
 }  // namespace
 
 void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& module) {
@@ -102,8 +147,7 @@ void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
 
 std::string seal_checkpoint(const std::string& archive) {
   auto reader = zip_reader(archive);
-  auto names = reader->getAllRecords();
-  std::sort(names.begin(), names.end());
+  const auto names = sealed_records(*reader);
   std::string sealed;
   caffe2::serialize::PyTorchStreamWriter writer([&sealed](const void* data, size_t size) {
     sealed.append(static_cast<const char*>(data), size);
@@ -128,7 +172,7 @@ bool is_sealed(const std::string& file) {
   }
 }
 
-void check_checkpoint(const std::string& file, const std::string& path) {
+bool check_checkpoint(const std::string& file, const std::string& path) {
   std::string record;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
@@ -142,9 +186,10 @@ void check_checkpoint(const std::string& file, const std::string& path) {
                 "' is not a readable bayesnn checkpoint (not a zip archive: ", first_line(error),
                 ")");
   }
-  TORCH_CHECK(!record.empty(), "Trainer: '", path,
-              "' is not a readable bayesnn checkpoint (it has no checksum: not a checkpoint of "
-              "this bayesnn)");
+  if (record.empty()) {
+    check_unsealed(*reader, file, path);
+    return false;
+  }
   std::istringstream lines(record);
   std::string algorithm, expected, name;
   lines >> algorithm >> expected;
@@ -160,6 +205,7 @@ void check_checkpoint(const std::string& file, const std::string& path) {
   TORCH_CHECK(intact, "Trainer: '", path,
               "' is not a readable bayesnn checkpoint (damaged: its records do not match its "
               "checksum)");
+  return true;
 }
 
 }  // namespace bayesnn::detail

@@ -1,7 +1,8 @@
 // Internal: the checkpoint file around LibTorch's archive. A damaged archive can crash
 // LibTorch's TorchScript importer (fuzz/checkpoint.cpp found a SEGV in its type parser), so a
 // checkpoint carries a checksum of its records, checked with the archive's zip reader alone
-// before the importer sees a byte.
+// before the importer sees a byte (a checkpoint of an earlier bayesnn, without one, has its
+// records checked against their CRC-32s).
 #pragma once
 
 #include <string>
@@ -21,10 +22,12 @@ std::string seal_checkpoint(const std::string& archive);
 /// Whether `file` is a zip archive with the checksum record: a sealed checkpoint, intact or not.
 bool is_sealed(const std::string& file);
 
-/// Checks the checksum of `file` (the bytes of a sealed checkpoint read from `path`); throws
-/// c10::Error naming `path` where the file is no zip archive, has no checksum (not a checkpoint
-/// of this bayesnn), or its records do not match it (damaged).
-void check_checkpoint(const std::string& file, const std::string& path);
+/// Checks `file` (the bytes of a checkpoint read from `path`) before LibTorch's importer sees it:
+/// a sealed checkpoint against its checksum; one without (an earlier bayesnn's, written before
+/// checkpoints carried one) record by record against the CRC-32s of its zip directory, and for
+/// the records the importer starts from. Returns whether it was sealed; throws c10::Error naming
+/// `path` where the file is no zip archive or is damaged (a record that does not match).
+bool check_checkpoint(const std::string& file, const std::string& path);
 
 /// `module.load(archive)` with every tensor's presence and shape checked (`Module::load` gives a
 /// module a stored tensor of another shape silently): copies each stored tensor into the

@@ -15,8 +15,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
-#include "c10d_compat.h"
 #include "error_text.h"
+#include "torch_compat.h"
 
 namespace bayesnn {
 using detail::first_line;
@@ -27,7 +27,7 @@ struct ProcessGroup::State {
   std::string backend_name;
   std::chrono::milliseconds timeout{0};
   c10::intrusive_ptr<::c10d::Store> store;
-  c10::intrusive_ptr<c10d_compat::Backend> backend;
+  c10::intrusive_ptr<torch_compat::Backend> backend;
 
   // Waits for `work`, turning a failure into one DistributedError naming the operation.
   void wait(const c10::intrusive_ptr<::c10d::Work>& work, const std::string& operation) const {
@@ -60,7 +60,7 @@ bool has_nccl_backend() {
 namespace {
 
 // The backend for `device`'s tensors over `store`; `local` binds Gloo to the loopback interface.
-c10::intrusive_ptr<c10d_compat::Backend> make_backend(
+c10::intrusive_ptr<torch_compat::Backend> make_backend(
     const c10::intrusive_ptr<::c10d::Store>& store, int64_t rank, int64_t world_size,
     const at::Device& device, std::chrono::milliseconds timeout, bool local, std::string& name) {
   if (device.is_cuda()) {
@@ -118,6 +118,7 @@ ProcessGroup ProcessGroup::join(const Rendezvous& rendezvous, const at::Device& 
   options.numWorkers = static_cast<std::size_t>(rendezvous.world_size);
   options.waitWorkers = !rendezvous.agent_store;
   options.timeout = timeout;
+  torch_compat::use_socket_store_transport(options);
   try {
     c10::intrusive_ptr<::c10d::Store> store =
         c10::make_intrusive<::c10d::TCPStore>(rendezvous.master_addr, options);

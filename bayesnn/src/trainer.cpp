@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <mutex>
 #include <sstream>
@@ -534,7 +535,8 @@ std::string Trainer::read_checkpoint_bytes(const std::string& path) const {
 
 void Trainer::load_checkpoint(const std::string& path) {
   const std::string bytes = read_checkpoint_bytes(path);
-  detail::check_checkpoint(bytes, path);  // before LibTorch's importer sees a damaged file
+  // Before LibTorch's importer sees a damaged file.
+  const bool sealed = detail::check_checkpoint(bytes, path);
   const auto& group = options_.process_group();
   torch::serialize::InputArchive archive;
   torch::Tensor marker, epoch, step;
@@ -577,6 +579,11 @@ void Trainer::load_checkpoint(const std::string& path) {
   step_ = step.item<int64_t>();
   set_generator_states(generator_states);
   synchronised_ = false;  // rank 0's parameters are broadcast before the next step
+  if (!sealed && (!group || group->rank() == 0)) {
+    std::cerr << "bayesnn: '" << path
+              << "' has no checksum (written by an earlier bayesnn); its records match their "
+                 "CRC-32s, so it was read, and the next checkpoint written will carry one\n";
+  }
 }
 
 }  // namespace bayesnn

@@ -1,5 +1,5 @@
-# Installs bayesnn from BAYESNN_BINARY_DIR into a scratch prefix, then builds and runs the
-# consumer project against that install.
+# Installs bayesnn from BAYESNN_BINARY_DIR into a scratch prefix, then builds (with the
+# generator of the build under test) and runs the consumer project against that install.
 set(prefix ${BAYESNN_BINARY_DIR}/consumer-test/install)
 set(build ${BAYESNN_BINARY_DIR}/consumer-test/build)
 file(REMOVE_RECURSE ${prefix} ${build})
@@ -13,7 +13,8 @@ function(run_step)
 endfunction()
 
 run_step(${CMAKE_COMMAND} --install ${BAYESNN_BINARY_DIR} --prefix ${prefix})
-run_step(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build} -DCMAKE_BUILD_TYPE=Release
+run_step(${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${build} -G ${CONSUMER_GENERATOR}
+  -DCMAKE_BUILD_TYPE=Release
   -DCMAKE_PREFIX_PATH=${prefix} -DTorch_DIR=${Torch_DIR})
 run_step(${CMAKE_COMMAND} --build ${build})
 run_step(${build}/consumer)
