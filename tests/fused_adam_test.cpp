@@ -114,3 +114,54 @@ TEST_CASE("FusedAdam: skips parameters without a gradient and falls back where i
     CHECK(torch::allclose(reference, strided));
   }
 }
+
+TEST_CASE("FusedAdam: state written with LibTorch 1.x's keys loads under every LibTorch",
+          "[fused_adam]") {
+  // LibTorch 1.x keys each parameter's state by its TensorImpl address written as "0x55d0...";
+  // 2.x writes decimal and parses with std::stoull, which reads "0x..." as 0. This archive has
+  // the layout of torch/optim/serialize.h with 1.x's keys, as every checkpoint of 1.13 has.
+  auto parameters = make_parameters(torch::kFloat);
+  bnn::FusedAdam trained(parameters, torch::optim::AdamOptions(1e-2));
+  take_steps(trained, parameters, 3);
+  torch::serialize::OutputArchive archive, state, groups, group, options;
+  archive.write("pytorch_version", c10::IValue("1.5.0"));
+  groups.write("param_groups/size", torch::tensor(int64_t{1}));
+  group.write("params/size", torch::tensor(static_cast<int64_t>(parameters.size())));
+  for (size_t j = 0; j < parameters.size(); ++j) {
+    const std::string key = "0x55d0c0de" + std::to_string(1000 + j);
+    // The shapes of make_parameters differ, so each parameter's state is found by its shape.
+    torch::serialize::OutputArchive param_state;
+    int found = 0;
+    for (const auto& entry : trained.state()) {
+      const auto& candidate = static_cast<const torch::optim::AdamParamState&>(*entry.second);
+      if (candidate.exp_avg().sizes() != parameters[j].sizes()) continue;
+      candidate.serialize(param_state);
+      ++found;
+    }
+    REQUIRE(found == 1);
+    state.write(key, param_state);
+    group.write("params/" + std::to_string(j), c10::IValue(key));
+  }
+  trained.param_groups()[0].options().serialize(options);
+  group.write("options", options);
+  groups.write("param_groups/0", group);
+  archive.write("state", state);
+  archive.write("param_groups", groups);
+  std::stringstream bytes;
+  archive.save_to(bytes);
+
+  auto fresh = make_parameters(torch::kFloat);
+  bnn::FusedAdam loaded(fresh, torch::optim::AdamOptions(1e-2));
+  torch::serialize::InputArchive input;
+  input.load_from(bytes);
+  loaded.load(input);
+  REQUIRE(loaded.state().size() == parameters.size());
+  // Both continue identically: the loaded optimizer has each parameter's own moments and steps.
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t j = 0; j < fresh.size(); ++j) fresh[j].copy_(parameters[j]);
+  }
+  take_steps(trained, parameters, 5, 3);
+  take_steps(loaded, fresh, 5, 3);
+  check_same(parameters, fresh, 0.0, 0.0);
+}

@@ -62,6 +62,38 @@ void update(T* p, const T* g, T* m, T* v, int64_t n, double lr, double beta1, do
 FusedAdam::FusedAdam(std::vector<torch::Tensor> params, torch::optim::AdamOptions defaults)
     : torch::optim::Adam(std::move(params), std::move(defaults)) {}
 
+// The archive's layout is LibTorch's (torch/optim/serialize.h): "state/<key>" per parameter,
+// "param_groups/<i>/params/<j>" holding the key of group i's parameter j.
+void FusedAdam::load(torch::serialize::InputArchive& archive) {
+  torch::optim::Adam::load(archive);  // the options, and the version check
+  torch::serialize::InputArchive state_archive, groups_archive;
+  archive.read("state", state_archive);
+  archive.read("param_groups", groups_archive);
+  state_.clear();
+  torch::Tensor group_count;
+  groups_archive.read("param_groups/size", group_count);
+  TORCH_CHECK(group_count.item<int64_t>() == static_cast<int64_t>(param_groups_.size()),
+              "FusedAdam: the archive has ", group_count.item<int64_t>(),
+              " parameter groups, the optimizer ", param_groups_.size());
+  for (size_t i = 0; i < param_groups_.size(); ++i) {
+    torch::serialize::InputArchive group_archive;
+    groups_archive.read("param_groups/" + std::to_string(i), group_archive);
+    const auto& params = param_groups_[i].params();
+    for (size_t j = 0; j < params.size(); ++j) {
+      c10::IValue key;
+      group_archive.read("params/" + std::to_string(j), key);
+      torch::serialize::InputArchive param_archive;
+      if (!state_archive.try_read(key.toStringRef(), param_archive)) continue;  // no step yet
+      auto state = std::make_unique<torch::optim::AdamParamState>();
+      state->serialize(param_archive);
+      TORCH_CHECK(state->exp_avg().sizes() == params[j].sizes(), "FusedAdam: the state of ",
+                  "parameter ", j, " of group ", i, " has shape ", state->exp_avg().sizes(),
+                  ", the parameter ", params[j].sizes());
+      state_[state_key(state_, params[j])] = std::move(state);
+    }
+  }
+}
+
 torch::Tensor FusedAdam::step(LossClosure closure) {
   for (const auto& group : param_groups_) {
     if (static_cast<const torch::optim::AdamOptions&>(group.options()).amsgrad()) {

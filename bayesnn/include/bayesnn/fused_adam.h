@@ -3,6 +3,7 @@
 #include <vector>
 
 #include <torch/optim/adam.h>
+#include <torch/serialize/input-archive.h>
 
 namespace bayesnn {
 
@@ -23,6 +24,12 @@ class FusedAdam : public torch::optim::Adam {
                      torch::optim::AdamOptions defaults = torch::optim::AdamOptions());
 
   torch::Tensor step(LossClosure closure = nullptr) override;
+
+  /// Adam's `load`, with each parameter's state matched to it by the key text the writer used,
+  /// whichever LibTorch wrote it: 1.x writes a parameter's key as "0x55d0...", 2.x as decimal
+  /// and parses it with `std::stoull`, so LibTorch 2.x's own loader gives every parameter of a
+  /// 1.x checkpoint the same state or none.
+  void load(torch::serialize::InputArchive& archive) override;
 };
 
 }  // namespace bayesnn
