@@ -39,18 +39,33 @@ TEST_CASE("ProcessGroup: Gloo sums over ranks and agrees on a flag", "[distribut
     WARN("this LibTorch has no Gloo backend");
     return;
   }
-  run_ranks(3, [](const bayesnn::ProcessGroup& group) {
-    CHECK(group.backend() == "gloo");
-    CHECK(group.world_size() == 3);
-    auto x = torch::full({4}, static_cast<double>(group.rank() + 1));
-    group.all_reduce_sum(x, "x");
-    CHECK(torch::equal(x, torch::full({4}, 6.0)));
-    auto y = torch::full({2}, static_cast<double>(group.rank()));
-    group.broadcast(y, 2, "y");
-    CHECK(torch::equal(y, torch::full({2}, 2.0)));
-    CHECK(group.any(group.rank() == 1, "a flag"));
-    CHECK_FALSE(group.any(false, "no flag"));
+  // What each rank saw; checked on the test's thread (Catch's assertions are not thread-safe).
+  struct Seen {
+    std::string backend;
+    int64_t world_size = 0;
+    torch::Tensor sum, broadcast;
+    bool flag = false, no_flag = true;
+  };
+  std::vector<Seen> seen(3);
+  run_ranks(3, [&](const bayesnn::ProcessGroup& group) {
+    auto& s = seen[group.rank()];
+    s.backend = group.backend();
+    s.world_size = group.world_size();
+    s.sum = torch::full({4}, static_cast<double>(group.rank() + 1));
+    group.all_reduce_sum(s.sum, "x");
+    s.broadcast = torch::full({2}, static_cast<double>(group.rank()));
+    group.broadcast(s.broadcast, 2, "y");
+    s.flag = group.any(group.rank() == 1, "a flag");
+    s.no_flag = group.any(false, "no flag");
   });
+  for (const auto& s : seen) {
+    CHECK(s.backend == "gloo");
+    CHECK(s.world_size == 3);
+    CHECK(torch::equal(s.sum, torch::full({4}, 6.0)));
+    CHECK(torch::equal(s.broadcast, torch::full({2}, 2.0)));
+    CHECK(s.flag);
+    CHECK_FALSE(s.no_flag);
+  }
 }
 
 TEST_CASE("GradientBuckets: every rank gets the mean gradient, and buckets keep to their size",
@@ -73,7 +88,8 @@ TEST_CASE("GradientBuckets: every rank gets the mean gradient, and buckets keep 
                         Contains("bucket_bytes must be positive, got 0"));
   }
   SECTION("the mean over two ranks, a missing gradient counted as zeros") {
-    run_ranks(2, [](const bayesnn::ProcessGroup& group) {
+    std::vector<std::vector<torch::Tensor>> gradients(2);
+    run_ranks(2, [&](const bayesnn::ProcessGroup& group) {
       torch::manual_seed(7);
       auto net = small_net();
       bayesnn::GradientBuckets buckets(net->parameters(), /*bucket_bytes=*/64);
@@ -83,13 +99,16 @@ TEST_CASE("GradientBuckets: every rank gets the mean gradient, and buckets keep 
             torch::full_like(parameters[i], static_cast<double>((group.rank() + 1) * (i + 1)));
       }
       buckets.average(group);
-      for (size_t i = 0; i + 1 < parameters.size(); ++i) {
-        INFO("parameter " << i);
-        CHECK(
-            torch::allclose(parameters[i].grad(), torch::full_like(parameters[i], 1.5 * (i + 1))));
-      }
-      CHECK(torch::equal(parameters.back().grad(), torch::zeros_like(parameters.back())));
+      for (const auto& p : parameters) gradients[group.rank()].push_back(p.grad());
     });
+    for (const auto& rank : gradients) {
+      REQUIRE(rank.size() == small_net()->parameters().size());
+      for (size_t i = 0; i + 1 < rank.size(); ++i) {
+        INFO("parameter " << i);
+        CHECK(torch::allclose(rank[i], torch::full_like(rank[i], 1.5 * (i + 1))));
+      }
+      CHECK(torch::equal(rank.back(), torch::zeros_like(rank.back())));
+    }
   }
 }
 

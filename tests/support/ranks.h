@@ -16,7 +16,9 @@
 namespace bayesnn::test {
 
 /// Runs `body(group)` on `world` ranks, one thread each, over one file store; returns what each
-/// rank threw (null where it returned).
+/// rank threw (null where it returned). Catch's assertions are not thread-safe (Catch2 3 aborts
+/// on two at once): with more than one rank, a body records what it saw and the test checks it
+/// after this returns.
 inline std::vector<std::exception_ptr> run_ranks_caught(
     int64_t world, const std::function<void(const ProcessGroup&)>& body,
     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
