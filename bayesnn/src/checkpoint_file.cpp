@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "error_text.h"
+#include "module_path.h"
 #include "torch_compat.h"
 #include "zip_crc.h"
 
@@ -68,18 +69,15 @@ uint64_t checksum(caffe2::serialize::PyTorchStreamReader& reader,
   return fnv.hash;
 }
 
-std::string join(const std::string& prefix, const std::string& name) {
-  return prefix.empty() ? name : prefix + "." + name;
-}
-
 void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& module,
                  const std::string& prefix) {
   at::NoGradGuard no_grad;
   const auto read = [&](const std::string& name, const at::Tensor& target, bool is_buffer) {
     if (!target.defined()) return;
     at::Tensor stored;
-    TORCH_CHECK(archive.try_read(name, stored, is_buffer), "it has no '", join(prefix, name), "'");
-    TORCH_CHECK(stored.sizes() == target.sizes(), "'", join(prefix, name), "' has shape ",
+    TORCH_CHECK(archive.try_read(name, stored, is_buffer), "it has no '", module_path(prefix, name),
+                "'");
+    TORCH_CHECK(stored.sizes() == target.sizes(), "'", module_path(prefix, name), "' has shape ",
                 stored.sizes(), ", the network's ", target.sizes());
     target.copy_(stored);
   };
@@ -92,8 +90,8 @@ void load_module(torch::serialize::InputArchive& archive, torch::nn::Module& mod
   for (const auto& child : module.named_children()) {
     torch::serialize::InputArchive child_archive;
     TORCH_CHECK(archive.try_read(child.key(), child_archive), "it has no '",
-                join(prefix, child.key()), "'");
-    load_module(child_archive, *child.value(), join(prefix, child.key()));
+                module_path(prefix, child.key()), "'");
+    load_module(child_archive, *child.value(), module_path(prefix, child.key()));
   }
 }
 
@@ -109,17 +107,17 @@ std::vector<std::string> sealed_records(caffe2::serialize::PyTorchStreamReader& 
 // An archive written before checkpoints carried a checksum: each record's bytes against the
 // CRC-32 its zip directory stores, and the records LibTorch's importer starts from.
 void check_unsealed(caffe2::serialize::PyTorchStreamReader& reader, const std::string& file,
-                    const std::string& path) {
+                    const std::string& path, const char* caller) {
   std::map<std::string, uint32_t> crcs;
   try {
     crcs = zip_record_crcs(file);
   } catch (const std::exception& error) {
-    TORCH_CHECK(false, "Trainer: '", path,
+    TORCH_CHECK(false, caller, ": '", path,
                 "' is not a readable bayesnn checkpoint (it has no checksum, and ",
                 first_line(error), ")");
   }
   for (const char* needed : {"data.pkl", "version"}) {
-    TORCH_CHECK(reader.hasRecord(needed), "Trainer: '", path,
+    TORCH_CHECK(reader.hasRecord(needed), caller, ": '", path,
                 "' is not a readable bayesnn checkpoint (it has no checksum, and no '", needed,
                 "' record: not a checkpoint of bayesnn)");
   }
@@ -132,7 +130,7 @@ void check_unsealed(caffe2::serialize::PyTorchStreamReader& reader, const std::s
     } catch (const std::exception&) {
       intact = false;
     }
-    TORCH_CHECK(intact, "Trainer: '", path,
+    TORCH_CHECK(intact, caller, ": '", path,
                 "' is not a readable bayesnn checkpoint (damaged: it has no checksum, and its "
                 "record '",
                 name, "' does not match its CRC-32)");
@@ -172,7 +170,7 @@ bool is_sealed(const std::string& file) {
   }
 }
 
-bool check_checkpoint(const std::string& file, const std::string& path) {
+bool check_checkpoint(const std::string& file, const std::string& path, const char* caller) {
   std::string record;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
@@ -182,12 +180,12 @@ bool check_checkpoint(const std::string& file, const std::string& path) {
       record.assign(static_cast<const char*>(data.get()), size);
     }
   } catch (const std::exception& error) {
-    TORCH_CHECK(false, "Trainer: '", path,
+    TORCH_CHECK(false, caller, ": '", path,
                 "' is not a readable bayesnn checkpoint (not a zip archive: ", first_line(error),
                 ")");
   }
   if (record.empty()) {
-    check_unsealed(*reader, file, path);
+    check_unsealed(*reader, file, path, caller);
     return false;
   }
   std::istringstream lines(record);
@@ -202,7 +200,7 @@ bool check_checkpoint(const std::string& file, const std::string& path) {
   } catch (const std::exception&) {  // a record it names is missing or unreadable
     intact = false;
   }
-  TORCH_CHECK(intact, "Trainer: '", path,
+  TORCH_CHECK(intact, caller, ": '", path,
               "' is not a readable bayesnn checkpoint (damaged: its records do not match its "
               "checksum)");
   return true;

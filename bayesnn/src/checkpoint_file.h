@@ -25,9 +25,10 @@ bool is_sealed(const std::string& file);
 /// Checks `file` (the bytes of a checkpoint read from `path`) before LibTorch's importer sees it:
 /// a sealed checkpoint against its checksum; one without (an earlier bayesnn's, written before
 /// checkpoints carried one) record by record against the CRC-32s of its zip directory, and for
-/// the records the importer starts from. Returns whether it was sealed; throws c10::Error naming
-/// `path` where the file is no zip archive or is damaged (a record that does not match).
-bool check_checkpoint(const std::string& file, const std::string& path);
+/// the records the importer starts from. Returns whether it was sealed; throws c10::Error
+/// starting "<caller>: '<path>' is not a readable bayesnn checkpoint" where the file is no zip
+/// archive or is damaged (a record that does not match).
+bool check_checkpoint(const std::string& file, const std::string& path, const char* caller);
 
 /// `module.load(archive)` with every tensor's presence and shape checked (`Module::load` gives a
 /// module a stored tensor of another shape silently): copies each stored tensor into the

@@ -249,7 +249,7 @@ void load_trained(const std::string& path, torch::nn::Module& model) {
               path, "'");
   const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   if (detail::is_sealed(bytes)) {  // a bayesnn checkpoint
-    detail::check_checkpoint(bytes, path);
+    detail::check_checkpoint(bytes, path, "load_trained");
     torch::serialize::InputArchive archive, network;
     try {
       archive.load_from(bytes.data(), bytes.size(), torch::kCPU);

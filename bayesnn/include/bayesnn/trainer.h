@@ -6,7 +6,6 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include <c10/core/Device.h>
@@ -14,7 +13,6 @@
 #include <torch/optim/optimizer.h>
 #include <torch/types.h>
 
-#include "bayesnn/data_parallel.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/epoch_hooks.h"
 #include "bayesnn/likelihood.h"
@@ -23,12 +21,6 @@
 #include "bayesnn/schedule.h"
 
 namespace bayesnn {
-
-namespace detail {  // bayesnn/src/step_record.h
-struct StepResult;
-struct StepTotals;
-class StepRecord;
-}  // namespace detail
 
 /// Options of `Trainer`: minibatch ADVI.
 ///
@@ -162,49 +154,27 @@ class Trainer {
   std::function<bool()> stop_requested;
 
   /// Epochs trained so far.
-  int64_t epoch() const { return epoch_; }
+  int64_t epoch() const;
   /// Optimizer steps taken so far.
-  int64_t step() const { return step_; }
+  int64_t step() const;
   /// The options the trainer was built with.
-  const TrainerOptions& options() const { return options_; }
+  const TrainerOptions& options() const;
   /// The optimizer that takes the steps.
-  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+  torch::optim::Optimizer& optimizer();
   /// The learning-rate schedule in use.
-  const LrSchedule& lr_schedule() const { return *lr_schedule_; }
+  const LrSchedule& lr_schedule() const;
   /// The network trained.
-  const Model& model() const { return model_; }
+  const Model& model() const;
   /// The likelihood of the targets given the network's output.
-  const Likelihood& likelihood() const { return *likelihood_; }
+  const Likelihood& likelihood() const;
+
+  ~Trainer();
+  Trainer(Trainer&&) noexcept;
+  Trainer& operator=(Trainer&&) noexcept;
 
  private:
-  void check_options() const;
-  detail::StepResult train_step(const Batch& batch, double n_train, int64_t total_steps);
-  void apply_lr_schedule(int64_t total_steps);
-  std::pair<torch::Tensor, torch::Tensor> sampled_nll(const Batch& batch);
-  void read_checked(detail::StepRecord& record) const;
-  EpochStats epoch_stats(const detail::StepTotals& totals, double n_train, double seconds) const;
-  void run_epoch_hooks(const EpochStats& stats) const;
-  void read_agreed(detail::StepRecord& record) const;
-  void stop_if_requested(int64_t batches_done) const;
-  detail::StepTotals global_totals(const detail::StepTotals& totals) const;
-  void synchronise_parameters();
-  void gather_rank_generators();
-  std::string read_checkpoint_bytes(const std::string& path) const;
-
-  Model model_;
-  TrainerOptions options_;
-  std::shared_ptr<Likelihood> likelihood_;
-  std::unique_ptr<torch::optim::Optimizer> optimizer_;
-  std::vector<double> base_lrs_;
-  std::unique_ptr<LrSchedule> lr_schedule_;
-  std::vector<EpochHook> epoch_hooks_;
-  int64_t epoch_ = 0;
-  int64_t step_ = 0;
-  // Data parallelism: the gradients' buckets, whether the ranks' parameters are known equal,
-  // and every rank's generator states as of the last epoch (rank 0's checkpoint holds them).
-  std::optional<GradientBuckets> buckets_;
-  bool synchronised_ = false;
-  std::vector<std::pair<std::string, torch::Tensor>> rank_generators_;
+  struct Impl;  // bayesnn/src/trainer.cpp
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace bayesnn
