@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "bayesnn/blas_threads.h"
+
 namespace bench {
 namespace {
 int64_t status_kib(const std::string& key) {
@@ -78,16 +80,10 @@ BlasInfo blas_info() {
   }
   if (auto config = openblas_symbol<char* (*)()>("openblas_get_config")) info.config = config();
   if (auto core = openblas_symbol<char* (*)()>("openblas_get_corename")) info.core = core();
-  if (auto threads = openblas_symbol<int (*)()>("openblas_get_num_threads"))
-    info.threads = threads();
+  info.threads = bayesnn::openblas_threads().value_or(-1);
   return info;
 }
 
-bool set_blas_threads(int threads) {
-  auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads");
-  if (set == nullptr) return false;
-  set(threads);
-  return true;
-}
+bool set_blas_threads(int threads) { return bayesnn::set_openblas_threads(threads); }
 
 }  // namespace bench

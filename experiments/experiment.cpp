@@ -12,7 +12,6 @@
 //
 // Reads top to bottom: main (the process-wide choices), then run: the data-parallel group,
 // output directory, data, network, training, evaluation, report, exports.
-#include <dlfcn.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -39,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/atomic_file.h"
+#include "bayesnn/blas_threads.h"
 #include "bayesnn/convert.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/estimator.h"
@@ -54,6 +54,7 @@
 #include "bayesnn/trainer.h"
 #include "networks.h"
 #include "options.h"
+#include "priors.h"
 #include "report.h"
 
 namespace fs = std::filesystem;
@@ -77,22 +78,17 @@ constexpr int64_t kCalibrationBins = 15;
 
 // --- The process-wide choices main makes -------------------------------------------------------
 
-// OpenBLAS runs a thread pool of its own, which torch::set_num_threads does not reach: `threads`
-// of them, or with 0 what OPENBLAS_NUM_THREADS set when OpenBLAS loaded, else kOpenBlasThreads.
-// Torch's BLAS is found at run time, so OpenBLAS too: nothing changes under another BLAS.
+// OpenBLAS's threads (blas_threads.h): `threads` of them, or with 0 what OPENBLAS_NUM_THREADS set
+// when OpenBLAS loaded, else kOpenBlasThreads.
 void set_blas_threads(int threads) {
   if (threads == 0 && std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
-  using SetThreads = void (*)(int);
-  if (auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set(threads == 0 ? kOpenBlasThreads : threads);
-  }
+  bnn::set_openblas_threads(threads == 0 ? kOpenBlasThreads : threads);
 }
 
 // OpenBLAS's thread count, or null where torch's BLAS is not OpenBLAS.
 json blas_threads() {
-  using GetThreads = int (*)();
-  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
-  return get ? json(get()) : json(nullptr);
+  const auto threads = bnn::openblas_threads();
+  return threads ? json(*threads) : json(nullptr);
 }
 
 // The first SIGINT or SIGTERM asks training to stop before its next step (the last checkpoint
@@ -480,19 +476,14 @@ json prior_record(const ExperimentOptions& options) {
              {{"delta", options.moped_delta}, {"sigma_floor", options.moped_sigma_floor}}}};
   }
   const auto& family = options.prior;
-  json parameters = json::object();
-  if (family == "fixed") parameters = {{"sd", options.prior_sd}};
-  if (family == "hierarchical" || family == "unit-hierarchical") {
-    parameters = {{"tau", options.tau}, {"init_sd", options.prior_sd}};
+  if (family == "none") {
+    return {{"family", family}, {"name", family}, {"parameters", json::object()}};
   }
-  if (family == "scale-mixture") {
-    parameters = {{"pi", options.mixture_pi},
-                  {"sigma1", options.mixture_sigma1},
-                  {"sigma2", options.mixture_sigma2}};
-  }
-  const std::string name =
-      family == "none" ? "none" : bnn::to_string(bnn::experiment::prior_of(network_spec(options)));
-  return {{"family", family}, {"name", name}, {"parameters", parameters}};
+  const auto spec = network_spec(options);
+  const auto& choice = bnn::experiment::prior_choice(family);
+  return {{"family", family},
+          {"name", bnn::to_string(choice.build(spec))},
+          {"parameters", choice.parameters(spec)}};
 }
 
 // The learned per-unit scales E_q[s_j] of each per-unit hierarchical prior: how many units, their

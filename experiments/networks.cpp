@@ -5,6 +5,7 @@
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/prior.h"
+#include "priors.h"
 
 namespace bayesnn::experiment {
 namespace {
@@ -57,15 +58,7 @@ bool is_cnn(const std::string& model) {
   return model.size() >= 3 && model.compare(model.size() - 3, 3, "cnn") == 0;
 }
 
-Prior prior_of(const NetworkSpec& spec) {
-  const auto& family = spec.prior;
-  if (family == "fixed") return Prior::fixed(spec.prior_sd);
-  if (family == "hierarchical") return Prior::hierarchical(spec.tau, spec.prior_sd);
-  if (family == "unit-hierarchical") return Prior::unit_hierarchical(spec.tau, spec.prior_sd);
-  TORCH_CHECK(family == "scale-mixture", "unknown prior '", family, "' for --model ", spec.model,
-              ": expected fixed, hierarchical, scale-mixture or unit-hierarchical");
-  return Prior::scale_mixture(spec.mixture_pi, spec.mixture_sigma1, spec.mixture_sigma2);
-}
+Prior prior_of(const NetworkSpec& spec) { return prior_choice(spec.prior).build(spec); }
 
 torch::nn::Sequential build_network(const NetworkSpec& spec) {
   torch::nn::Sequential net;

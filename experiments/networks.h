@@ -23,7 +23,7 @@ struct NetworkSpec {
   double tau = 1.0;             ///< HalfNormal(tau) hyperprior (hierarchical priors)
   double mixture_pi = 0.5;      ///< scale mixture: weight of the wide component
   double mixture_sigma1 = 1.0;  ///< scale mixture: the wide component's sd
-  double mixture_sigma2 = 0.0024787521766663585;  ///< the narrow one's (e^-6)
+  double mixture_sigma2 = kScaleMixtureNarrowSd;  ///< the narrow one's
   double init_log_sigma = -6.0;                   ///< every *_log_sigma starts here
 };
 

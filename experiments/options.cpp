@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "priors.h"
+
 namespace bayesnn::experiment {
 namespace {
 
@@ -56,48 +58,23 @@ std::string shell_quoted(const std::string& word) {
   return out + "'";
 }
 
-}  // namespace
-
-std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& exit_code) {
-  ExperimentOptions o;
-  CLI::App app{
-      "bayesnn-experiment: trains one of the article's Bayesian networks (under any built-in "
-      "prior) or its deterministic twin on MNIST by minibatch ADVI, then measures its posterior "
-      "predictive (accuracy, calibration, uncertainty, "
-      "out-of-distribution detection) and writes metrics.json, log.jsonl, checkpoint.pt, "
-      "predictions.csv, posterior_mean.pt and predictive.pt into --out.",
-      "bayesnn-experiment"};
-  // The last of a repeated option wins, so a command line can be extended to override itself.
-  app.option_defaults()->always_capture_default()->multi_option_policy(
-      CLI::MultiOptionPolicy::TakeLast);
-
+// The network: its architecture, prior and initialisation.
+void add_network_options(CLI::App& app, ExperimentOptions& o) {
+  app.option_defaults()->group("Network");
   app.add_option("--model", o.model,
                  "Network: mlp (784-800-800-10), cnn (conv 32@5x5, pool, conv 32@5x5, pool, "
                  "dense 256, dense 10), hier-mlp and hier-cnn (the article's names for --prior "
                  "hierarchical), det-mlp and det-cnn (their deterministic twins: plain torch "
                  "layers, the same schedule)")
       ->check(CLI::IsMember({"mlp", "hier-mlp", "det-mlp", "cnn", "hier-cnn", "det-cnn"}));
-  app.add_option("--prior", o.prior,
-                 "Prior of every weight and bias (mlp, cnn): fixed N(0, prior-sd²) (the "
-                 "default), hierarchical (one sd per tensor, HalfNormal(tau)), scale-mixture "
-                 "(mixture-pi N(0, mixture-sigma1²) + (1 - mixture-pi) N(0, mixture-sigma2²)), "
-                 "unit-hierarchical (one sd per output unit, HalfNormal(tau))")
-      ->check(CLI::IsMember({"fixed", "hierarchical", "scale-mixture", "unit-hierarchical"}));
+  std::string prior_help = "Prior of every weight and bias (mlp, cnn):";
+  for (const auto& choice : prior_choices())
+    prior_help += (choice.name == "fixed" ? " " : ", ") + choice.help;
+  app.add_option("--prior", o.prior, prior_help)->check(CLI::IsMember(prior_names()));
   app.add_option("--estimator", o.estimator, "Training estimator of each layer's output")
       ->check(CLI::IsMember({"reparam", "local", "flipout"}));
   app.add_option("--activation", o.activation, "Hidden activation")
       ->check(CLI::IsMember({"relu", "tanh"}));
-  app.add_option("--epochs", o.epochs, "Training epochs")->check(kCount);
-  app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(kCount);
-  app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(kPositive);
-  app.add_option("--lr-final", o.lr_final,
-                 "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
-      ->check(kFraction);
-  app.add_option("--train-samples", o.train_samples,
-                 "Monte Carlo samples of the network per training step")
-      ->check(kCount);
-  app.add_option("--test-samples", o.test_samples, "Posterior samples S of the predictive")
-      ->check(kCount);
   app.add_option("--prior-sd", o.prior_sd, "sd of the fixed N(0, sd²) prior (mlp, cnn)")
       ->check(kPositive);
   app.add_option("--tau", o.tau,
@@ -108,8 +85,7 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
       ->check(kWeight);
   app.add_option("--mixture-sigma1", o.mixture_sigma1, "Scale mixture: the wide component's sd")
       ->check(kPositive);
-  app.add_option("--mixture-sigma2", o.mixture_sigma2,
-                 "Scale mixture: the narrow component's sd (default e^-6)")
+  app.add_option("--mixture-sigma2", o.mixture_sigma2, "Scale mixture: the narrow component's sd")
       ->check(kPositive);
   app.add_option("--init-log-sigma", o.init_log_sigma,
                  "Initial value of every *_log_sigma (log of the posterior sd)")
@@ -117,6 +93,20 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--init-mean-sd", o.init_mean_sd,
                  "> 0: initialise every *_mean from N(0, sd²); 0: torch's initialisation")
       ->check(kNonNegative);
+}
+
+// Training: its schedule, the images it sees, and where it runs.
+void add_training_options(CLI::App& app, ExperimentOptions& o) {
+  app.option_defaults()->group("Training");
+  app.add_option("--epochs", o.epochs, "Training epochs")->check(kCount);
+  app.add_option("--batch-size", o.batch_size, "Minibatch size")->check(kCount);
+  app.add_option("--lr", o.lr, "Adam's initial learning rate")->check(kPositive);
+  app.add_option("--lr-final", o.lr_final,
+                 "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
+      ->check(kFraction);
+  app.add_option("--train-samples", o.train_samples,
+                 "Monte Carlo samples of the network per training step")
+      ->check(kCount);
   app.add_option("--kl-weight", o.kl_weight,
                  "Weight of the KL term (1: the ELBO; anything else is a tempered posterior and "
                  "is labelled so in metrics.json)")
@@ -124,6 +114,20 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
   app.add_option("--kl-warmup", o.kl_warmup,
                  "Epochs over which the KL weight ramps linearly from 0 (0: off)")
       ->check(kNonNegative);
+  app.add_option("--train-limit", o.train_limit, "Use the first N training images (0: all)")
+      ->check(kCountOrZero);
+  app.add_option("--eval-every", o.eval_every,
+                 "Record the posterior-mean test accuracy every N epochs (0: off)")
+      ->check(kCountOrZero);
+  app.add_option("--seed", o.seed, "Seed of initialisation, batch order and sampling")
+      ->check(kSeed);
+}
+
+// The posterior predictive, measured after training.
+void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
+  app.option_defaults()->group("Prediction");
+  app.add_option("--test-samples", o.test_samples, "Posterior samples S of the predictive")
+      ->check(kCount);
   app.add_option("--prediction", o.prediction,
                  "Predicted class: mean (argmax of the mean probabilities) or mode (of the S "
                  "sampled labels, the article's)")
@@ -132,16 +136,14 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Images per forward while predicting (0: 10000 for the MLPs, 100 for the CNNs); "
                  "bounds memory, not the result")
       ->check(kCountOrZero);
-  app.add_option("--train-limit", o.train_limit, "Use the first N training images (0: all)")
-      ->check(kCountOrZero);
   app.add_option("--test-limit", o.test_limit,
                  "Use the first N test and OOD images (0: all; for smoke tests)")
       ->check(kCountOrZero);
-  app.add_option("--eval-every", o.eval_every,
-                 "Record the posterior-mean test accuracy every N epochs (0: off)")
-      ->check(kCountOrZero);
-  app.add_option("--seed", o.seed, "Seed of initialisation, batch order and sampling")
-      ->check(kSeed);
+}
+
+// Where the data and the run's files are, and the processes that train.
+void add_run_options(CLI::App& app, ExperimentOptions& o) {
+  app.option_defaults()->group("Data, files and processes");
   app.add_option("--device", o.device, "Where to train and predict")
       ->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(kCount);
@@ -166,6 +168,11 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "Seconds to wait for the other ranks to join and for each collective; a rank "
                  "that dies or hangs stops the others within it")
       ->check(kPositive);
+}
+
+// Starting from a trained deterministic twin (MOPED), and the article's preset.
+void add_start_options(CLI::App& app, ExperimentOptions& o) {
+  app.option_defaults()->group("From a trained twin; presets");
   app.add_option("--from-deterministic", o.from_deterministic,
                  "Start from a trained deterministic twin instead of an initialisation: a "
                  "checkpoint.pt or posterior_mean.pt of --model det-mlp or det-cnn (or a "
@@ -187,6 +194,88 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
                  "500 epochs, PyMC3's initial sd log 2, means N(0, 1), constant lr, no warm-up, "
                  "modal prediction of 100 samples); explicit options override it")
       ->check(CLI::IsMember({"article"}));
+}
+
+// The combinations of options that cannot be: the line saying why (after the program's name),
+// or "" where there is none.
+std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
+  // hier-* are the article's names for --prior hierarchical; the twins have no prior.
+  const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
+  if ((hier && !o.prior.empty() && o.prior != "hierarchical") || (det && !o.prior.empty())) {
+    return fmt::format("--prior {}: --model {} {}", o.prior, o.model,
+                       det ? "is deterministic and has no prior"
+                           : "is the article's name for --prior hierarchical");
+  }
+  // Starting from a trained twin: the option, its value and what it would need.
+  const auto refuse = [](const std::string& option, const std::string& value,
+                         const char* expected) {
+    return fmt::format("{}: got {}, expected {}", option, value, expected);
+  };
+  if (!o.from_deterministic.empty() && det) {
+    return refuse("--from-deterministic", o.from_deterministic,
+                  "a Bayesian --model to convert the twin into (mlp, hier-mlp, cnn or hier-cnn), "
+                  "not a deterministic one");
+  }
+  if (o.from_deterministic.empty() && (o.moped_delta > 0 || o.moped_prior)) {
+    return refuse(o.moped_prior ? "--moped-prior" : "--moped-delta",
+                  o.moped_prior ? "true" : fmt::format("{:g}", o.moped_delta),
+                  "--from-deterministic: MOPED starts from trained weights");
+  }
+  if (o.moped_prior && o.moped_delta <= 0) {
+    return refuse("--moped-prior", "true", "--moped-delta > 0: the prior's sds are delta·|w|");
+  }
+  if (o.moped_prior && !o.prior.empty()) {
+    return refuse("--prior", o.prior,
+                  "no --prior with --moped-prior, whose prior is centred on the trained weights");
+  }
+  if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
+    return refuse("--init-mean-sd", fmt::format("{:g}", o.init_mean_sd),
+                  "0 with --from-deterministic: the means start at the trained weights");
+  }
+  return "";
+}
+
+// What the options leave to the model: the prior of hier-* is hierarchical, the twins' none,
+// MOPED's its own, else fixed; and --preset article's settings where not given.
+void complete(ExperimentOptions& o, const CLI::App& app) {
+  if (o.prior.empty()) {
+    const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
+    o.prior = o.moped_prior ? "moped" : hier ? "hierarchical" : det ? "none" : "fixed";
+  }
+  if (o.preset != "article") return;
+  auto unset = [&](const char* name) { return app.count(name) == 0; };
+  if (unset("--activation")) o.activation = "tanh";
+  if (unset("--estimator")) o.estimator = "reparam";
+  if (unset("--train-limit")) o.train_limit = 50000;
+  if (unset("--batch-size")) o.batch_size = 500;
+  if (unset("--epochs")) o.epochs = 500;
+  if (unset("--test-samples")) o.test_samples = 100;
+  if (unset("--prediction")) o.prediction = "mode";
+  if (unset("--init-log-sigma")) o.init_log_sigma = kPyMC3InitLogSigma;
+  if (unset("--init-mean-sd") && o.from_deterministic.empty()) o.init_mean_sd = 1.0;
+  if (unset("--lr-final")) o.lr_final = 1.0;
+  if (unset("--kl-warmup")) o.kl_warmup = 0.0;
+}
+
+}  // namespace
+
+std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& exit_code) {
+  ExperimentOptions o;
+  CLI::App app{
+      "bayesnn-experiment: trains one of the article's Bayesian networks (under any built-in "
+      "prior) or its deterministic twin on MNIST by minibatch ADVI, then measures its posterior "
+      "predictive (accuracy, calibration, uncertainty, "
+      "out-of-distribution detection) and writes metrics.json, log.jsonl, checkpoint.pt, "
+      "predictions.csv, posterior_mean.pt and predictive.pt into --out.",
+      "bayesnn-experiment"};
+  // The last of a repeated option wins, so a command line can be extended to override itself.
+  app.option_defaults()->always_capture_default()->multi_option_policy(
+      CLI::MultiOptionPolicy::TakeLast);
+  add_network_options(app, o);
+  add_training_options(app, o);
+  add_prediction_options(app, o);
+  add_run_options(app, o);
+  add_start_options(app, o);
 
   try {
     app.parse(argc, argv);
@@ -200,63 +289,12 @@ std::optional<ExperimentOptions> parse_command_line(int argc, char** argv, int& 
     exit_code = 2;
     return std::nullopt;
   }
-
-  // hier-* are the article's names for --prior hierarchical; the twins have no prior.
-  const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
-  if ((hier && !o.prior.empty() && o.prior != "hierarchical") || (det && !o.prior.empty())) {
-    std::fprintf(stderr, "bayesnn-experiment: --prior %s: --model %s %s\n", o.prior.c_str(),
-                 o.model.c_str(),
-                 det ? "is deterministic and has no prior"
-                     : "is the article's name for --prior hierarchical");
+  if (const auto why = refusal(o, app); !why.empty()) {
+    std::fprintf(stderr, "bayesnn-experiment: %s\n", why.c_str());
     exit_code = 2;
     return std::nullopt;
   }
-  // Starting from a trained twin: one line for each combination that cannot be.
-  const char* refusal = nullptr;
-  std::string option, value;
-  if (!o.from_deterministic.empty() && det) {
-    option = "--from-deterministic", value = o.from_deterministic;
-    refusal =
-        "a Bayesian --model to convert the twin into (mlp, hier-mlp, cnn or hier-cnn), "
-        "not a deterministic one";
-  } else if (o.from_deterministic.empty() && (o.moped_delta > 0 || o.moped_prior)) {
-    option = o.moped_prior ? "--moped-prior" : "--moped-delta";
-    value = o.moped_prior ? "true" : fmt::format("{:g}", o.moped_delta);
-    refusal = "--from-deterministic: MOPED starts from trained weights";
-  } else if (o.moped_prior && o.moped_delta <= 0) {
-    option = "--moped-prior", value = "true";
-    refusal = "--moped-delta > 0: the prior's sds are delta·|w|";
-  } else if (o.moped_prior && !o.prior.empty()) {
-    option = "--prior", value = o.prior;
-    refusal = "no --prior with --moped-prior, whose prior is centred on the trained weights";
-  } else if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
-    option = "--init-mean-sd", value = fmt::format("{:g}", o.init_mean_sd);
-    refusal = "0 with --from-deterministic: the means start at the trained weights";
-  }
-  if (refusal != nullptr) {
-    std::fprintf(stderr, "bayesnn-experiment: %s: got %s, expected %s\n", option.c_str(),
-                 value.c_str(), refusal);
-    exit_code = 2;
-    return std::nullopt;
-  }
-  if (o.prior.empty()) {
-    o.prior = o.moped_prior ? "moped" : hier ? "hierarchical" : det ? "none" : "fixed";
-  }
-
-  if (o.preset == "article") {
-    auto unset = [&](const char* name) { return app.count(name) == 0; };
-    if (unset("--activation")) o.activation = "tanh";
-    if (unset("--estimator")) o.estimator = "reparam";
-    if (unset("--train-limit")) o.train_limit = 50000;
-    if (unset("--batch-size")) o.batch_size = 500;
-    if (unset("--epochs")) o.epochs = 500;
-    if (unset("--test-samples")) o.test_samples = 100;
-    if (unset("--prediction")) o.prediction = "mode";
-    if (unset("--init-log-sigma")) o.init_log_sigma = kPyMC3InitLogSigma;
-    if (unset("--init-mean-sd") && o.from_deterministic.empty()) o.init_mean_sd = 1.0;
-    if (unset("--lr-final")) o.lr_final = 1.0;
-    if (unset("--kl-warmup")) o.kl_warmup = 0.0;
-  }
+  complete(o, app);
 
   std::vector<std::string> words(argv, argv + argc);
   for (size_t i = 0; i < words.size(); ++i) {

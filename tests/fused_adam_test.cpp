@@ -165,3 +165,23 @@ TEST_CASE("FusedAdam: state written with LibTorch 1.x's keys loads under every L
   take_steps(loaded, fresh, 5, 3);
   check_same(parameters, fresh, 0.0, 0.0);
 }
+
+TEST_CASE("FusedAdam: state of a parameter of another shape is refused, naming both shapes",
+          "[fused_adam]") {
+  auto written = make_parameters(torch::kFloat);
+  bnn::FusedAdam writer(written, torch::optim::AdamOptions(1e-2));
+  take_steps(writer, written, 1);
+  torch::serialize::OutputArchive saved;
+  writer.save(saved);
+  std::stringstream bytes;
+  saved.save_to(bytes);
+
+  auto other = make_parameters(torch::kFloat);
+  other[1] = torch::zeros({31}).requires_grad_();  // [30] in the archive
+  bnn::FusedAdam reader(other, torch::optim::AdamOptions(1e-2));
+  torch::serialize::InputArchive archive;
+  archive.load_from(bytes);
+  REQUIRE_THROWS_WITH(reader.load(archive),
+                      Catch::Contains("FusedAdam: the state of parameter 1 of group 0 has shape "
+                                      "[30], the parameter [31]"));
+}

@@ -448,6 +448,10 @@ TEST_CASE("predict: per-sample and mean probabilities, and S = 0 is the posterio
 
   auto mean = bnn::predict(model, x, 0);
   bnn::set_mode(*model, bnn::Mode::kMean);
+  model->eval();
+  bnn::predict(model, x, 3);  // leaves the modes and the training flag as it found them
+  CHECK(model->ptr(0)->as<bnn::BayesLinear>()->mode() == bnn::Mode::kMean);
+  CHECK_FALSE(model->is_training());
   CHECK(mean.samples.size(0) == 1);
   CHECK(torch::allclose(mean.probs, torch::softmax(model->forward(x), 1)));
 
@@ -458,9 +462,11 @@ TEST_CASE("predict: per-sample and mean probabilities, and S = 0 is the posterio
   REQUIRE_THROWS_WITH(bnn::predict(model, torch::empty({0, 2}), 1),
                       Contains("expected inputs [N, ...] with N > 0"));
   bnn::BayesLinear regression(2, 1);
+  regression->set_mode(bnn::Mode::kMean);
   REQUIRE_THROWS_WITH(
       bnn::predict(regression, x.unsqueeze(0), 1),
       Contains("expected the network to return logits [1, C], got shape [1, 25, 1]"));
+  CHECK(regression->mode() == bnn::Mode::kMean);  // restored on the way out of the error
 }
 
 TEST_CASE("Trainer: one epoch of the 2x800 MLP on the real MNIST passes 90 % test accuracy",

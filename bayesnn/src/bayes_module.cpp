@@ -61,6 +61,16 @@ void set_mode(torch::nn::Module& model, Mode mode) {
   for_each_bayes_module(model, [mode](BayesModule& module) { module.set_mode(mode); });
 }
 
+ModeGuard::ModeGuard(torch::nn::Module& model) : model_(model), training_(model.is_training()) {
+  for_each_bayes_module(
+      model, [this](BayesModule& module) { modes_.emplace_back(&module, module.mode()); });
+}
+
+ModeGuard::~ModeGuard() {
+  for (const auto& [module, mode] : modes_) module->set_mode(mode);
+  model_.train(training_);
+}
+
 int64_t count_bayes_modules(torch::nn::Module& model) {
   int64_t count = 0;
   for_each_bayes_module(model, [&count](BayesModule&) { ++count; });

@@ -70,11 +70,7 @@ void FusedAdam::load(torch::serialize::InputArchive& archive) {
   archive.read("state", state_archive);
   archive.read("param_groups", groups_archive);
   state_.clear();
-  torch::Tensor group_count;
-  groups_archive.read("param_groups/size", group_count);
-  TORCH_CHECK(group_count.item<int64_t>() == static_cast<int64_t>(param_groups_.size()),
-              "FusedAdam: the archive has ", group_count.item<int64_t>(),
-              " parameter groups, the optimizer ", param_groups_.size());
+  // Adam::load has checked that the archive has as many parameter groups.
   for (size_t i = 0; i < param_groups_.size(); ++i) {
     torch::serialize::InputArchive group_archive;
     groups_archive.read("param_groups/" + std::to_string(i), group_archive);

@@ -13,7 +13,7 @@ Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samp
   TORCH_CHECK(inputs.dim() >= 1 && inputs.size(0) > 0,
               "predict: expected inputs [N, ...] with N > 0, got shape ", inputs.sizes());
   torch::NoGradGuard no_grad;
-  const bool was_training = model.module->is_training();
+  const ModeGuard restore(*model.module);
   model.module->eval();
   const int64_t n = inputs.size(0);
   // One posterior draw of the network per sample, evaluated on every input batch: S weight
@@ -36,8 +36,6 @@ Prediction predict(const Model& model, const torch::Tensor& inputs, int64_t samp
     }
     per_sample.push_back(torch::cat(chunks));
   }
-  set_mode(*model.module, Mode::kSample);
-  model.module->train(was_training);
 
   Prediction prediction;
   prediction.samples = torch::stack(per_sample);

@@ -83,4 +83,21 @@ void set_mode(torch::nn::Module& model, Mode mode);
 /// The number of `BayesModule`s in `model` (itself included).
 int64_t count_bayes_modules(torch::nn::Module& model);
 
+/// Keeps the mode of every `BayesModule` in `model` (itself included) and the model's training
+/// flag, and restores them when it goes out of scope, also by an exception: `predict` sets the
+/// modes it needs and leaves the model as it found it. A module found in `Mode::kFrozen` holds a
+/// fresh draw afterwards (the draw it held is not kept).
+class ModeGuard {
+ public:
+  explicit ModeGuard(torch::nn::Module& model);
+  ~ModeGuard();
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  torch::nn::Module& model_;
+  bool training_;
+  std::vector<std::pair<BayesModule*, Mode>> modes_;
+};
+
 }  // namespace bayesnn

@@ -8,6 +8,7 @@
 #include "bayesnn/bayes_layer.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
+#include "bayesnn/blas_threads.h"
 #include "bayesnn/convert.h"
 #include "bayesnn/data_parallel.h"
 #include "bayesnn/dataset.h"

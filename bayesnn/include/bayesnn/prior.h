@@ -67,6 +67,9 @@ class PriorFamily {
   virtual double scale(const PriorModuleImpl& module) const = 0;
 };
 
+/// e^-6, the narrow component's sd of Blundell et al.'s scale mixture (`Prior::scale_mixture`).
+inline constexpr double kScaleMixtureNarrowSd = 0.0024787521766663585;
+
 /// The prior of a weight tensor, as a layer option: which family, with which settings.
 /// Copies share the (immutable) family.
 ///
@@ -96,7 +99,7 @@ class Prior {
   /// zero with little noise. KL by Monte Carlo from the tensor's current draw; 0 < pi < 1,
   /// sigma1 and sigma2 positive and finite.
   static Prior scale_mixture(double pi = 0.5, double sigma1 = 1.0,
-                             double sigma2 = 0.0024787521766663585 /* e^-6 */);
+                             double sigma2 = kScaleMixtureNarrowSd);
   /// One scale per unit (the first dimension: a Linear weight's row, a Conv2d kernel's output
   /// channel): s_j ~ HalfNormal(tau), w_j. | s_j ~ N(0, s_j²), with q(log s_j) = N(m_j, v_j)
   /// learned jointly, starting at m_j = log(init_sd), sqrt(v_j) = init_log_scale_sd. KL in
