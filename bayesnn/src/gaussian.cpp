@@ -21,7 +21,8 @@ using torch::autograd::variable_list;
 
 // The scalar part of the closed-form KLs, from the sums s0 = sum log_sigma and
 // s1 = sum (sigma² + mean²) over n elements, with their gradients: written once for doubles
-// (the CPU) and for scalar tensors (other devices, and double backward). As autograd nodes of
+// (the CPU), for scalar tensors (other devices, and double backward) and for a tensor of one per
+// unit (kl_unit_hierarchical). As autograd nodes of
 // their own they replace some ten scalar operations per tensor, forward and backward, which
 // cost more than the passes over the weights of a small network.
 using std::exp;
@@ -209,13 +210,7 @@ at::Tensor kl_unit_hierarchical(const at::Tensor& mean, const at::Tensor& log_si
   const double n = units > 0 ? static_cast<double>(mean.numel() / units) : 0.0;
   const auto s0 = log_sigma.reshape({units, -1}).sum(1);
   const auto s1 = ((2.0 * log_sigma).exp() + mean.square()).reshape({units, -1}).sum(1);
-  const auto& m = log_scale_mean;
-  const auto v = (2.0 * log_scale_log_sigma).exp();
-  const auto per_unit = n * (m - 0.5) - s0 + 0.5 * (2.0 * (v - m)).exp() * s1 -
-                        0.5 * (std::log(2.0 * M_PI * M_E) + 2.0 * log_scale_log_sigma) -
-                        0.5 * std::log(2.0 / M_PI) + std::log(tau) +
-                        (2.0 * (m + v)).exp() / (2.0 * tau * tau) - m;
-  return per_unit.sum();
+  return hierarchical_kl(s0, s1, log_scale_mean, log_scale_log_sigma, n, tau).sum();
 }
 
 at::Tensor scale_mixture_log_density(const at::Tensor& w, double pi, double sigma1, double sigma2) {
