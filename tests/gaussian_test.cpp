@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include "bayesnn/gaussian.h"
-#include "noise.h"
 #include "support/kl_checks.h"
 
 using bayesnn_test::check_gradients_by_central_differences;

@@ -1,17 +1,16 @@
 #include "bayesnn/gaussian.h"
 
-#include "gaussian_term.h"
-#include "noise.h"
-
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <memory>
-#include <vector>
+#include <cstdint>
 
 #include <ATen/Parallel.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/autograd.h>
+
+#include "fused_gaussian.h"
+#include "noise.h"
 
 namespace bayesnn {
 namespace {
@@ -20,188 +19,10 @@ const double kLog2Pi = std::log(2.0 * M_PI);
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Elements per block of the fused CPU loops: blocks are fixed, not per thread, so the sums
-// are the same for any thread count.
-constexpr int64_t kBlock = 16384;
-
-bool fusable(const at::Tensor& a, const at::Tensor& b) {
-  return a.device().is_cpu() && a.sizes() == b.sizes() && a.scalar_type() == b.scalar_type() &&
-         (a.scalar_type() == at::kFloat || a.scalar_type() == at::kDouble) && a.is_contiguous() &&
-         b.is_contiguous();
-}
-
-// The gradients with respect to mean and log_sigma of a term t of q = N(mean, sigma²),
-// sigma = exp(log_sigma) (incoming gradient grad_term, undefined where the term was not used),
-// and of the sums [sum log_sigma, sum (sigma² + mean²)] (incoming [g0, g1], or undefined):
-//   d/d mean      = [grad_term, if t is a draw] + 2 g1 mean
-//   d/d log_sigma = grad_term dt/dlog_sigma + 2 g1 sigma² + g0,
-// dt/dlog_sigma = t - mean (draw), t (perturbation) or 2 t (variance). One pass on the CPU,
-// differentiable ATen operations elsewhere.
-variable_list term_and_sums_backward(GaussianTerm kind, const at::Tensor& grad_term,
-                                     const at::Tensor& term, const at::Tensor& mean,
-                                     const at::Tensor& sigma, const at::Tensor& grad_sums) {
-  const bool has_term = grad_term.defined();
-  const bool has_sums = grad_sums.defined();
-  // The variance term is sigma² itself (its node keeps no sigma).
-  const bool variance = kind == GaussianTerm::kVariance;
-  const at::Tensor& sigma_or_variance = variance ? term : sigma;
-  if (!fusable(mean, sigma_or_variance) ||
-      (has_term && (!fusable(mean, grad_term) || !fusable(mean, term))) ||
-      at::GradMode::is_enabled()) {
-    at::Tensor grad_mean, grad_log_sigma;
-    if (has_term) {
-      if (kind == GaussianTerm::kDraw) grad_mean = grad_term;
-      grad_log_sigma = kind == GaussianTerm::kDraw           ? grad_term * (term - mean)
-                       : kind == GaussianTerm::kPerturbation ? grad_term * term
-                                                             : 2 * grad_term * term;
-    }
-    if (has_sums) {
-      const auto twice_g1 = 2 * grad_sums[1];
-      const auto mean_part = mean * twice_g1;
-      const auto sigma_part = (variance ? term : sigma.square()) * twice_g1 + grad_sums[0];
-      grad_mean = grad_mean.defined() ? grad_mean + mean_part : mean_part;
-      grad_log_sigma = grad_log_sigma.defined() ? grad_log_sigma + sigma_part : sigma_part;
-    }
-    return {grad_mean, grad_log_sigma};
-  }
-  double g0 = 0, twice_g1 = 0;
-  if (has_sums) {
-    const auto g = grad_sums.to(at::kDouble).cpu();
-    g0 = g[0].item<double>();
-    twice_g1 = 2 * g[1].item<double>();
-  }
-  auto grad_mean = at::empty_like(mean);
-  auto grad_log_sigma = at::empty_like(mean);
-  AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "term_and_sums_backward", [&] {
-    const scalar_t* m = mean.data_ptr<scalar_t>();
-    const scalar_t* s = sigma_or_variance.data_ptr<scalar_t>();
-    const scalar_t* g = has_term ? grad_term.data_ptr<scalar_t>() : nullptr;
-    const scalar_t* t = has_term ? term.data_ptr<scalar_t>() : nullptr;
-    scalar_t* gm = grad_mean.data_ptr<scalar_t>();
-    scalar_t* gls = grad_log_sigma.data_ptr<scalar_t>();
-    const auto a = static_cast<scalar_t>(twice_g1), c = static_cast<scalar_t>(g0);
-    // One loop per case, so that each vectorizes without branches.
-    at::parallel_for(0, mean.numel(), kBlock, [&](int64_t begin, int64_t end) {
-      if (!has_term && variance) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = a * m[i];
-          gls[i] = a * s[i] + c;
-        }
-      } else if (!has_term) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = a * m[i];
-          gls[i] = a * s[i] * s[i] + c;
-        }
-      } else if (kind == GaussianTerm::kDraw) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = g[i] + a * m[i];
-          gls[i] = g[i] * (t[i] - m[i]) + a * s[i] * s[i] + c;
-        }
-      } else if (kind == GaussianTerm::kPerturbation) {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = a * m[i];
-          gls[i] = g[i] * t[i] + a * s[i] * s[i] + c;
-        }
-      } else {
-        for (int64_t i = begin; i < end; ++i) {
-          gm[i] = a * m[i];
-          gls[i] = (2 * g[i] + a) * t[i] + c;
-        }
-      }
-    });
-  });
-  return {grad_mean, grad_log_sigma};
-}
-
-// A term of q (a draw, a perturbation or the variance: GaussianTerm) and the sums
-// [sum log_sigma, sum (sigma² + mean²)] of every closed-form KL here, as one autograd node with
-// two outputs: one pass forward (one exp per element, shared) and one backward for both. The
-// node marks its `BackwardRan` flag when its backward runs: its saved tensors are released
-// then, and its sums must no longer enter a graph.
-class GaussianTermNode : public torch::autograd::Function<GaussianTermNode> {
- public:
-  static variable_list forward(AutogradContext* ctx, const at::Tensor& mean,
-                               const at::Tensor& log_sigma, int64_t kind,
-                               c10::intrusive_ptr<BackwardRan> backward_ran) {
-    auto [term, sigma, sums] =
-        gaussian_term_with_sums(static_cast<GaussianTerm>(kind), mean, log_sigma);
-    ctx->save_for_backward({term, mean, sigma});
-    ctx->saved_data["kind"] = kind;
-    ctx->saved_data["backward_ran"] = c10::IValue::make_capsule(std::move(backward_ran));
-    return {term, sums};
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    c10::static_intrusive_pointer_cast<BackwardRan>(ctx->saved_data["backward_ran"].toCapsule())
-        ->ran = true;
-    const auto saved = ctx->get_saved_variables();
-    const auto kind = static_cast<GaussianTerm>(ctx->saved_data["kind"].toInt());
-    auto result = term_and_sums_backward(kind, grads[0], saved[0], saved[1], saved[2], grads[1]);
-    result.resize(4);  // no gradient for kind and the flag
-    return result;
-  }
-};
-
-// sum_i log_sigma_i and sum_i (exp(2 log_sigma_i) + mean_i²): the two sums of every
-// closed-form KL here, as one autograd node ([2]) with a one-pass backward on the CPU.
-class GaussianSums : public torch::autograd::Function<GaussianSums> {
- public:
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& mean,
-                            const at::Tensor& log_sigma) {
-    auto sigma = log_sigma.exp();
-    ctx->save_for_backward({mean, sigma});
-    if (!fusable(mean, log_sigma)) {
-      return at::stack({log_sigma.sum(), sigma.square().sum() + mean.square().sum()});
-    }
-    const int64_t n = mean.numel();
-    const int64_t blocks = (n + kBlock - 1) / kBlock;
-    std::vector<double> log_sums(static_cast<size_t>(blocks)), square_sums(log_sums.size());
-    AT_DISPATCH_FLOATING_TYPES(mean.scalar_type(), "GaussianSums", [&] {
-      const scalar_t* m = mean.data_ptr<scalar_t>();
-      const scalar_t* ls = log_sigma.data_ptr<scalar_t>();
-      const scalar_t* s = sigma.data_ptr<scalar_t>();
-      at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t b = begin; b < end; ++b) {
-          // Double accumulators, four independent chains so the adds pipeline.
-          double log_sum[4] = {0, 0, 0, 0}, square_sum[4] = {0, 0, 0, 0};
-          const int64_t start = b * kBlock, stop = std::min(n, start + kBlock);
-          int64_t i = start;
-          for (; i + 4 <= stop; i += 4) {
-            for (int k = 0; k < 4; ++k) {
-              const double sk = s[i + k], mk = m[i + k];
-              log_sum[k] += ls[i + k];
-              square_sum[k] += sk * sk + mk * mk;
-            }
-          }
-          for (; i < stop; ++i) {
-            const double si = s[i], mi = m[i];
-            log_sum[0] += ls[i];
-            square_sum[0] += si * si + mi * mi;
-          }
-          log_sums[static_cast<size_t>(b)] = (log_sum[0] + log_sum[1]) + (log_sum[2] + log_sum[3]);
-          square_sums[static_cast<size_t>(b)] =
-              (square_sum[0] + square_sum[1]) + (square_sum[2] + square_sum[3]);
-        }
-      });
-    });
-    double log_sum = 0, square_sum = 0;
-    for (size_t b = 0; b < log_sums.size(); ++b) {
-      log_sum += log_sums[b];
-      square_sum += square_sums[b];
-    }
-    return at::tensor({log_sum, square_sum}, mean.options());
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    return term_and_sums_backward(GaussianTerm::kDraw, at::Tensor(), at::Tensor(), saved[0],
-                                  saved[1], grads[0]);
-  }
-};
-
 // The scalar part of the closed-form KLs, from the sums s0 = sum log_sigma and
 // s1 = sum (sigma² + mean²) over n elements, with their gradients: written once for doubles
-// (the CPU) and for scalar tensors (other devices, and double backward). As autograd nodes of
+// (the CPU), for scalar tensors (other devices, and double backward) and for a tensor of one per
+// unit (kl_unit_hierarchical). As autograd nodes of
 // their own they replace some ten scalar operations per tensor, forward and backward, which
 // cost more than the passes over the weights of a small network.
 using std::exp;
@@ -307,22 +128,8 @@ class HierarchicalKl : public torch::autograd::Function<HierarchicalKl> {
 
 }  // namespace
 
-FusedTerm fused_gaussian_term(GaussianTerm kind, const at::Tensor& mean,
-                              const at::Tensor& log_sigma) {
-  TORCH_CHECK(mean.sizes() == log_sigma.sizes() && mean.scalar_type() == log_sigma.scalar_type(),
-              "bayesnn: a mean of shape ", mean.sizes(), " and ", mean.scalar_type(),
-              " with a log_sigma of shape ", log_sigma.sizes(), " and ", log_sigma.scalar_type(),
-              ": expected the same shape and dtype");
-  auto backward_ran = c10::make_intrusive<BackwardRan>();
-  auto outputs = GaussianTermNode::apply(mean, log_sigma, static_cast<int64_t>(kind), backward_ran);
-  return {outputs[0], outputs[1], std::move(backward_ran)};
-}
-
 at::Tensor gaussian_sums(const at::Tensor& mean, const at::Tensor& log_sigma) {
-  if (mean.sizes() != log_sigma.sizes()) {
-    return at::stack({log_sigma.sum(), (2.0 * log_sigma).exp().sum() + mean.square().sum()});
-  }
-  return GaussianSums::apply(mean, log_sigma);
+  return fused_gaussian_sums(mean, log_sigma);
 }
 
 at::Tensor sample_normal(const at::Tensor& mean, const at::Tensor& log_sigma) {
@@ -345,7 +152,7 @@ at::Tensor random_signs(const at::Tensor& like) {
   const int64_t* bits = words.data_ptr<int64_t>();
   AT_DISPATCH_FLOATING_TYPES(type, "random_signs", [&] {
     scalar_t* out = signs.data_ptr<scalar_t>();
-    at::parallel_for(0, (n + 31) / 32, kBlock / 32, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, (n + 31) / 32, kCpuBlock / 32, [&](int64_t begin, int64_t end) {
       for (int64_t w = begin; w < end; ++w) {
         const auto word = static_cast<uint64_t>(bits[w]);
         const int64_t first = w * 32, count = std::min<int64_t>(32, n - first);
@@ -403,13 +210,7 @@ at::Tensor kl_unit_hierarchical(const at::Tensor& mean, const at::Tensor& log_si
   const double n = units > 0 ? static_cast<double>(mean.numel() / units) : 0.0;
   const auto s0 = log_sigma.reshape({units, -1}).sum(1);
   const auto s1 = ((2.0 * log_sigma).exp() + mean.square()).reshape({units, -1}).sum(1);
-  const auto& m = log_scale_mean;
-  const auto v = (2.0 * log_scale_log_sigma).exp();
-  const auto per_unit = n * (m - 0.5) - s0 + 0.5 * (2.0 * (v - m)).exp() * s1 -
-                        0.5 * (std::log(2.0 * M_PI * M_E) + 2.0 * log_scale_log_sigma) -
-                        0.5 * std::log(2.0 / M_PI) + std::log(tau) +
-                        (2.0 * (m + v)).exp() / (2.0 * tau * tau) - m;
-  return per_unit.sum();
+  return hierarchical_kl(s0, s1, log_scale_mean, log_scale_log_sigma, n, tau).sum();
 }
 
 at::Tensor scale_mixture_log_density(const at::Tensor& w, double pi, double sigma1, double sigma2) {

@@ -1,32 +1,12 @@
-// Internal: what a variational tensor takes from q(w) in one pass with its KL's sums.
+// Internal: which term of q(w) the fused Gaussian pass (fused_gaussian.h) yields. Plain C++ with
+// no inline functions, so the AVX2 translation unit (fused_gaussian_avx2.h) may include it.
 #pragma once
-
-#include <atomic>
-
-#include <ATen/ATen.h>
-#include <ATen/core/ivalue.h>
-
-#include "noise.h"
 
 namespace bayesnn {
 
-/// Set once the backward of a fused term's node has run: the node's saved tensors are released
-/// then, so its sums must no longer enter a graph.
-struct BackwardRan : torch::CustomClassHolder {
-  std::atomic<bool> ran{false};
-};
-
-/// A term of q = N(mean, exp(log_sigma)²) (a draw, a perturbation or the variance) and the sums
-/// [sum log_sigma, sum (sigma² + mean²)] of the closed-form KLs, outputs of one autograd node:
-/// one pass forward, one backward for both.
-struct FusedTerm {
-  at::Tensor term;
-  at::Tensor sums;
-  c10::intrusive_ptr<BackwardRan> backward_ran;
-};
-
-/// The fused term of `kind`; `mean` and `log_sigma` have the same shape and dtype.
-FusedTerm fused_gaussian_term(GaussianTerm kind, const at::Tensor& mean,
-                              const at::Tensor& log_sigma);
+/// What a layer takes from q(w) = N(mean, sigma²), sigma = exp(log_sigma), eps ~ N(0, I):
+/// a draw mean + sigma * eps (reparameterization), a perturbation sigma * eps (Flipout) or the
+/// variance sigma² (local reparameterization).
+enum class GaussianTerm : int { kDraw = 0, kPerturbation = 1, kVariance = 2 };
 
 }  // namespace bayesnn

@@ -11,14 +11,4 @@ namespace bayesnn::avx2 {
 /// streams seeded from `seed` by splitmix64 (the same numbers for a seed on any AVX2 machine).
 void fill_standard_normal(float* out, int64_t n, uint64_t seed);
 
-/// With sigma[i] = exp(log_sigma[i]), for i < n: writes sigma[i] (unless sigma is null) and, by
-/// `term`,
-///   0: inout[i] = mean[i] + sigma[i] * inout[i]  (a draw; inout holds the noise)
-///   1: inout[i] = sigma[i] * inout[i]            (a perturbation)
-///   2: inout[i] = sigma[i]²                      (a variance; inout's input unused)
-/// and returns sums[0] = sum log_sigma[i], sums[1] = sum (sigma[i]² + mean[i]²), accumulated in
-/// double.
-void gaussian_term(int term, const float* mean, const float* log_sigma, float* inout, float* sigma,
-                   int64_t n, double sums[2]);
-
 }  // namespace bayesnn::avx2

@@ -8,7 +8,7 @@
 
 #include "bayesnn/gaussian.h"
 
-#include "gaussian_term.h"
+#include "fused_gaussian.h"
 
 namespace bayesnn {
 
