@@ -98,6 +98,23 @@ struct OwnWeightImpl : nn::Cloneable<OwnWeightImpl> {
 };
 TORCH_MODULE(OwnWeight);
 
+// A deterministic layer whose export hook stores its tensors in another order than it registers
+// them (both of one shape: read back in the wrong order, they would swap unnoticed).
+struct ScaleShiftImpl : nn::Cloneable<ScaleShiftImpl>, bayesnn::ScriptExportable {
+  ScaleShiftImpl() { reset(); }
+  void reset() override {
+    scale = register_parameter("scale", torch::randn({3}));
+    shift = register_parameter("shift", torch::randn({3}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return x * scale + shift; }
+  void export_torchscript(bayesnn::ExportContext& ctx) const override {
+    const std::string stored_first = ctx.tensor("shift", shift);
+    ctx.emit("x = x * " + ctx.tensor("scale", scale) + " + " + stored_first);
+  }
+  torch::Tensor scale, shift;
+};
+TORCH_MODULE(ScaleShift);
+
 struct NotClonable : nn::Module {
   NotClonable() { register_module("fc", nn::Linear(2, 2)); }
 };
@@ -107,6 +124,7 @@ struct NotClonable : nn::Module {
 using convert_test::Block;
 using convert_test::NotClonable;
 using convert_test::OwnWeight;
+using convert_test::ScaleShift;
 using convert_test::TwoTowers;
 using convert_test::TwoTowersImpl;
 using convert_test::TypedChild;
@@ -471,4 +489,21 @@ TEST_CASE("load_trained: a network from a bayesnn checkpoint or a TorchScript fi
   std::ofstream(dir.file("text.pt")) << "not an archive";
   REQUIRE_THROWS_WITH(bayesnn::load_trained(dir.file("text.pt"), *small),
                       Contains("' is neither a bayesnn checkpoint nor a TorchScript file: "));
+}
+
+TEST_CASE("load_trained: an export holds each module's tensors in the order it registers them",
+          "[convert][export]") {
+  torch::manual_seed(12);
+  nn::Sequential trained(ScaleShift(), nn::Linear(3, 2));
+  bayesnn::test::TempDir dir;
+  bayesnn::export_posterior_mean(trained, dir.file("mean.pt"));
+  nn::Sequential net(ScaleShift(), nn::Linear(3, 2));
+  bayesnn::load_trained(dir.file("mean.pt"), *net);
+  const auto* scale_shift = net->ptr(0)->as<ScaleShift>();
+  const auto* original = trained->ptr(0)->as<ScaleShift>();
+  CHECK(torch::equal(scale_shift->scale, original->scale));
+  CHECK(torch::equal(scale_shift->shift, original->shift));
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({4, 3});
+  CHECK(torch::equal(net->forward(x), trained->forward(x)));
 }

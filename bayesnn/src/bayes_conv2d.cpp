@@ -1,20 +1,14 @@
 #include "bayesnn/bayes_conv2d.h"
 
 #include <array>
-#include <cmath>
 #include <ostream>
 
 #include <c10/util/Exception.h>
 
+#include "conv_options.h"
+#include "layer_export.h"
+
 namespace bayesnn {
-namespace {
-void check_all_positive(const char* name, torch::ExpandingArray<2> values, int64_t minimum) {
-  for (auto value : *values) {
-    TORCH_CHECK(value >= minimum, "BayesConv2d: ", name, " must be ",
-                minimum > 0 ? "positive" : "non-negative", ", got ", values);
-  }
-}
-}  // namespace
 
 BayesConv2dOptions::BayesConv2dOptions(int64_t in_channels, int64_t out_channels,
                                        torch::ExpandingArray<2> kernel_size)
@@ -25,21 +19,7 @@ BayesConv2dImpl::BayesConv2dImpl(const BayesConv2dOptions& options_) : options(o
 }
 
 void BayesConv2dImpl::reset() {
-  TORCH_CHECK(options.in_channels() > 0, "BayesConv2d: in_channels must be positive, got ",
-              options.in_channels());
-  TORCH_CHECK(options.out_channels() > 0, "BayesConv2d: out_channels must be positive, got ",
-              options.out_channels());
-  TORCH_CHECK(options.groups() > 0, "BayesConv2d: groups must be positive, got ", options.groups());
-  TORCH_CHECK(options.in_channels() % options.groups() == 0 &&
-                  options.out_channels() % options.groups() == 0,
-              "BayesConv2d: in_channels (", options.in_channels(), ") and out_channels (",
-              options.out_channels(), ") must be divisible by groups (", options.groups(), ")");
-  check_all_positive("kernel_size", options.kernel_size(), 1);
-  check_all_positive("stride", options.stride(), 1);
-  check_all_positive("dilation", options.dilation(), 1);
-  check_all_positive("padding", options.padding(), 0);
-  TORCH_CHECK(std::isfinite(options.log_sigma_init()),
-              "BayesConv2d: log_sigma_init must be finite, got ", options.log_sigma_init());
+  detail::check_conv_options<2>("BayesConv2d", options);
   const auto& k = *options.kernel_size();
   register_weight_and_bias(
       {options.out_channels(), options.in_channels() / options.groups(), k[0], k[1]},
@@ -59,6 +39,13 @@ void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
   stream << ", bias=" << std::boolalpha << options.bias()
          << ", prior=" << to_string(options.prior())
          << ", estimator=" << to_string(options.estimator()) << ")";
+}
+
+void BayesConv2dImpl::export_torchscript(ExportContext& ctx) const {
+  const auto weights = detail::export_weights(*this, ctx);
+  ctx.emit(detail::conv_statement<2>(weights.weight, weights.bias, options.stride(),
+                                     detail::list_literal(*options.padding()), options.dilation(),
+                                     options.groups()));
 }
 
 torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
