@@ -1,12 +1,9 @@
 #include "bayesnn/bayes_conv2d.h"
 
-#include <array>
 #include <ostream>
 
-#include <c10/util/Exception.h>
-
+#include "bayes_conv_nd.h"
 #include "conv_options.h"
-#include "layer_export.h"
 
 namespace bayesnn {
 
@@ -30,40 +27,18 @@ void BayesConv2dImpl::reset() {
 void BayesConv2dImpl::reset_parameters() { reset_weight_and_bias(options.log_sigma_init()); }
 
 void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
-  stream << "bayesnn::BayesConv2d(" << options.in_channels() << ", " << options.out_channels()
-         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
-         << ", padding=" << options.padding();
-  if (*options.dilation() != std::array<int64_t, 2>{1, 1})
-    stream << ", dilation=" << options.dilation();
-  if (options.groups() != 1) stream << ", groups=" << options.groups();
-  stream << ", bias=" << std::boolalpha << options.bias()
-         << ", prior=" << to_string(options.prior())
-         << ", estimator=" << to_string(options.estimator()) << ")";
+  detail::print_conv<2>(stream, "BayesConv2d", *this);
 }
 
 void BayesConv2dImpl::export_torchscript(ExportContext& ctx) const {
-  const auto weights = detail::export_weights(*this, ctx);
-  ctx.emit(detail::conv_statement<2>(weights.weight, weights.bias, options.stride(),
-                                     detail::list_literal(*options.padding()), options.dilation(),
-                                     options.groups()));
+  detail::export_conv<2>(*this, ctx);
 }
 
 torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
-  TORCH_CHECK((input.dim() == 4 || input.dim() == 3) &&
-                  input.size(input.dim() - 3) == options.in_channels(),
-              "BayesConv2d: expected an input [N, ", options.in_channels(), ", H, W] or [",
-              options.in_channels(), ", H, W], got shape ", input.sizes());
-  TORCH_CHECK(input.device() == weight_mean.device(), "BayesConv2d: input is on ", input.device(),
-              " but the parameters are on ", weight_mean.device());
+  detail::check_conv_input<2>("BayesConv2d", *this, input);
   if (input.dim() == 3) return forward(input.unsqueeze(0)).squeeze(0);
-  const auto stride = options.stride();
-  const auto padding = options.padding();
-  const auto dilation = options.dilation();
-  const auto groups = options.groups();
-  const LinearOperator conv = [=](const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-    return at::conv2d(x, w, b, *stride, *padding, *dilation, groups);
-  };
-  return forward_operator(input, conv, SignLayout::kPerChannel, options.estimator());
+  return forward_operator(input, detail::conv_operator<2>(options), SignLayout::kPerChannel,
+                          options.estimator());
 }
 
 }  // namespace bayesnn
