@@ -11,6 +11,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
@@ -191,6 +192,49 @@ TEST_CASE(
       [&](const torch::Tensor& x) { return bnn->forward(x); }, torch::randn({2, 3, 12, 8}));
 }
 
+TEST_CASE(
+    "to_bayesian: Conv1d stride, padding (numbers, same, valid), dilation, groups and bias "
+    "carried over exactly",
+    "[convert]") {
+  torch::manual_seed(5);
+  nn::Sequential net(nn::Conv1d(nn::Conv1dOptions(3, 8, 3).stride(2).padding(1)), nn::ReLU(),
+                     nn::Conv1d(nn::Conv1dOptions(8, 8, 5).padding(2).dilation(2).groups(4)),
+                     nn::Conv1d(nn::Conv1dOptions(8, 6, 3).padding(torch::kSame).bias(false)),
+                     nn::Tanh(), nn::Conv1d(nn::Conv1dOptions(6, 4, 1).padding(torch::kValid)));
+  bayesnn::ConvertReport report;
+  auto bnn = bayesnn::to_bayesian(net, bayesnn::ConvertOptions(), &report);
+  REQUIRE(report.converted.size() == 4);
+  CHECK(report.converted[0].what == "bayesnn::BayesConv1d");
+  auto* conv = bnn->ptr(2)->as<bayesnn::BayesConv1d>();
+  REQUIRE(conv != nullptr);
+  CHECK(*conv->options.kernel_size() == std::array<int64_t, 1>{5});
+  CHECK(*conv->options.padding() == std::array<int64_t, 1>{2});
+  CHECK(*conv->options.dilation() == std::array<int64_t, 1>{2});
+  CHECK(conv->options.groups() == 4);
+  auto* same = bnn->ptr(3)->as<bayesnn::BayesConv1d>();
+  REQUIRE(same != nullptr);
+  CHECK(*same->options.padding() == std::array<int64_t, 1>{1});
+  CHECK(!same->bias.defined());
+  CHECK(*bnn->ptr(0)->as<bayesnn::BayesConv1d>()->options.stride() == std::array<int64_t, 1>{2});
+  check_mean_reproduces(
+      *net, *bnn, [&](const torch::Tensor& x) { return net->forward(x); },
+      [&](const torch::Tensor& x) { return bnn->forward(x); }, torch::randn({2, 3, 21}));
+
+  nn::Sequential refused(
+      nn::Conv1d(nn::Conv1dOptions(2, 2, 3).padding(1).padding_mode(torch::kReflect)),
+      nn::Conv1d(nn::Conv1dOptions(2, 2, 2).padding(torch::kSame)));
+  try {
+    bayesnn::to_bayesian(refused);
+    FAIL("no ConvertError");
+  } catch (const bayesnn::ConvertError& error) {
+    CHECK_THAT(error.what(), Contains("\n  0 (torch::nn::Conv1dImpl): pads with padding_mode "
+                                      "kReflect: BayesConv1d pads with zeros only"));
+    CHECK_THAT(error.what(), Contains("\n  1 (torch::nn::Conv1dImpl): pads 'same' with an even "
+                                      "kernel extent, one more on one side than on the other: "
+                                      "BayesConv1d pads both sides alike"));
+  }
+}
+
 TEST_CASE("to_bayesian: nested Sequentials, also inside a user's module, are converted in place",
           "[convert]") {
   torch::manual_seed(3);
@@ -329,7 +373,7 @@ TEST_CASE("to_bayesian: what cannot be converted is named by path and type, neve
           "[convert]") {
   torch::manual_seed(8);
   nn::Sequential net(
-      nn::Conv1d(nn::Conv1dOptions(2, 2, 3)),
+      nn::Conv3d(nn::Conv3dOptions(2, 2, 3)),
       nn::ConvTranspose2d(nn::ConvTranspose2dOptions(2, 2, 2)),
       nn::Conv2d(nn::Conv2dOptions(2, 2, 3).padding(1).padding_mode(torch::kReflect)),
       nn::Conv2d(nn::Conv2dOptions(2, 2, 2).padding(torch::kSame)), TypedChild(), OwnWeight(),
@@ -346,7 +390,7 @@ TEST_CASE("to_bayesian: what cannot be converted is named by path and type, neve
       CHECK(paths(error.report().deterministic) == expected);
       CHECK_THAT(message, Contains("7 module(s) cannot be converted"));
       CHECK_THAT(message, Contains("ConvertOptions().strict(false) keeps them deterministic"));
-      CHECK_THAT(message, Contains("\n  0 (torch::nn::Conv1dImpl): has parameters of its own and "
+      CHECK_THAT(message, Contains("\n  0 (torch::nn::Conv3dImpl): has parameters of its own and "
                                    "no Bayesian counterpart"));
       CHECK_THAT(message, Contains("\n  1 (torch::nn::ConvTranspose2dImpl)"));
       CHECK_THAT(message, Contains("\n  2 (torch::nn::Conv2dImpl): pads with padding_mode "

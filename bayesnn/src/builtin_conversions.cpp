@@ -10,6 +10,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "conv_options.h"
@@ -69,6 +70,7 @@ std::optional<torch::nn::AnyModule> to_bayes_conv(const Conv& conv, ConvertConte
 const std::vector<Conversion>& builtin_conversions() {
   static const std::vector<Conversion> conversions = {
       conversion<torch::nn::LinearImpl>(to_bayes_linear),
+      conversion<torch::nn::Conv1dImpl>(to_bayes_conv<1, BayesConv1dImpl, torch::nn::Conv1dImpl>),
       conversion<torch::nn::Conv2dImpl>(to_bayes_conv<2, BayesConv2dImpl, torch::nn::Conv2dImpl>),
   };
   return conversions;

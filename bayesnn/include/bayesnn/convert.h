@@ -24,7 +24,7 @@ class ConvertContext;
 
 /// A conversion hook of `to_bayesian`: which trained modules it converts (`matches`) and the
 /// Bayesian module it makes of one (`convert`), or `ctx.keep(why)` where it cannot. bayesnn's
-/// layers convert through hooks of this kind (torch::nn::Linear, Conv2d); a user's are
+/// layers convert through hooks of this kind (torch::nn::Linear, Conv1d, Conv2d); a user's are
 /// given to `ConvertOptions::conversions` and take precedence. Make one with `conversion<T>`.
 struct Conversion {
   std::function<bool(const torch::nn::Module&)> matches;
@@ -166,19 +166,19 @@ class ConvertError : public std::runtime_error {
 /// A Bayesian copy of a trained network: every module in a `torch::nn::Sequential` (at any depth,
 /// also inside a user's module) that a conversion hook matches becomes its Bayesian layer, with
 /// the options' prior and estimator and its posterior means at the trained weights (sigmas by
-/// `log_sigma_init` or MOPED): bayesnn's hooks make `torch::nn::Linear` and `Conv2d` a
-/// `BayesLinear` and `BayesConv2d` (shapes, stride, padding, dilation, groups and bias carried
+/// `log_sigma_init` or MOPED): bayesnn's hooks make `torch::nn::Linear`, `Conv1d` and `Conv2d` a
+/// `BayesLinear`, `BayesConv1d` and `BayesConv2d` (shapes, stride, padding, dilation, groups and bias carried
 /// over), the options' `conversions` add a user's. Every other module is
 /// deep-copied (`clone()`), so `model` is untouched. The copy is on the device, and has the
 /// dtype, of `model`.
 ///
 /// What cannot be converted is never skipped silently: in strict mode (the default) it throws
 /// `ConvertError` listing each by path and type; with `strict(false)` it stays deterministic and
-/// `report` lists it. These are: a layer without a conversion that holds parameters (Conv1d,
+/// `report` lists it. These are: a layer without a conversion that holds parameters (Conv3d,
 /// ConvTranspose2d, BatchNorm, Embedding, ...); a user's module with parameters of its own (its
 /// forward computes with them); a convertible layer held by a module other than a Sequential (a
 /// user's module, ModuleList, ModuleDict): C++ calls such a child through its static type, so
-/// only a Sequential's layers can be replaced; what a hook refuses (a Conv2d padding otherwise
+/// only a Sequential's layers can be replaced; what a hook refuses (a Conv1d or Conv2d padding otherwise
 /// than with zeros or asymmetrically). Bayesian modules already in `model` are copied as they
 /// are.
 ///
