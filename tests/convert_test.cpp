@@ -11,6 +11,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
@@ -98,6 +99,23 @@ struct OwnWeightImpl : nn::Cloneable<OwnWeightImpl> {
 };
 TORCH_MODULE(OwnWeight);
 
+// A deterministic layer whose export hook stores its tensors in another order than it registers
+// them (both of one shape: read back in the wrong order, they would swap unnoticed).
+struct ScaleShiftImpl : nn::Cloneable<ScaleShiftImpl>, bayesnn::ScriptExportable {
+  ScaleShiftImpl() { reset(); }
+  void reset() override {
+    scale = register_parameter("scale", torch::randn({3}));
+    shift = register_parameter("shift", torch::randn({3}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return x * scale + shift; }
+  void export_torchscript(bayesnn::ExportContext& ctx) const override {
+    const std::string stored_first = ctx.tensor("shift", shift);
+    ctx.emit("x = x * " + ctx.tensor("scale", scale) + " + " + stored_first);
+  }
+  torch::Tensor scale, shift;
+};
+TORCH_MODULE(ScaleShift);
+
 struct NotClonable : nn::Module {
   NotClonable() { register_module("fc", nn::Linear(2, 2)); }
 };
@@ -107,6 +125,7 @@ struct NotClonable : nn::Module {
 using convert_test::Block;
 using convert_test::NotClonable;
 using convert_test::OwnWeight;
+using convert_test::ScaleShift;
 using convert_test::TwoTowers;
 using convert_test::TwoTowersImpl;
 using convert_test::TypedChild;
@@ -171,6 +190,49 @@ TEST_CASE(
   check_mean_reproduces(
       *net, *bnn, [&](const torch::Tensor& x) { return net->forward(x); },
       [&](const torch::Tensor& x) { return bnn->forward(x); }, torch::randn({2, 3, 12, 8}));
+}
+
+TEST_CASE(
+    "to_bayesian: Conv1d stride, padding (numbers, same, valid), dilation, groups and bias "
+    "carried over exactly",
+    "[convert]") {
+  torch::manual_seed(5);
+  nn::Sequential net(nn::Conv1d(nn::Conv1dOptions(3, 8, 3).stride(2).padding(1)), nn::ReLU(),
+                     nn::Conv1d(nn::Conv1dOptions(8, 8, 5).padding(2).dilation(2).groups(4)),
+                     nn::Conv1d(nn::Conv1dOptions(8, 6, 3).padding(torch::kSame).bias(false)),
+                     nn::Tanh(), nn::Conv1d(nn::Conv1dOptions(6, 4, 1).padding(torch::kValid)));
+  bayesnn::ConvertReport report;
+  auto bnn = bayesnn::to_bayesian(net, bayesnn::ConvertOptions(), &report);
+  REQUIRE(report.converted.size() == 4);
+  CHECK(report.converted[0].what == "bayesnn::BayesConv1d");
+  auto* conv = bnn->ptr(2)->as<bayesnn::BayesConv1d>();
+  REQUIRE(conv != nullptr);
+  CHECK(*conv->options.kernel_size() == std::array<int64_t, 1>{5});
+  CHECK(*conv->options.padding() == std::array<int64_t, 1>{2});
+  CHECK(*conv->options.dilation() == std::array<int64_t, 1>{2});
+  CHECK(conv->options.groups() == 4);
+  auto* same = bnn->ptr(3)->as<bayesnn::BayesConv1d>();
+  REQUIRE(same != nullptr);
+  CHECK(*same->options.padding() == std::array<int64_t, 1>{1});
+  CHECK(!same->bias.defined());
+  CHECK(*bnn->ptr(0)->as<bayesnn::BayesConv1d>()->options.stride() == std::array<int64_t, 1>{2});
+  check_mean_reproduces(
+      *net, *bnn, [&](const torch::Tensor& x) { return net->forward(x); },
+      [&](const torch::Tensor& x) { return bnn->forward(x); }, torch::randn({2, 3, 21}));
+
+  nn::Sequential refused(
+      nn::Conv1d(nn::Conv1dOptions(2, 2, 3).padding(1).padding_mode(torch::kReflect)),
+      nn::Conv1d(nn::Conv1dOptions(2, 2, 2).padding(torch::kSame)));
+  try {
+    bayesnn::to_bayesian(refused);
+    FAIL("no ConvertError");
+  } catch (const bayesnn::ConvertError& error) {
+    CHECK_THAT(error.what(), Contains("\n  0 (torch::nn::Conv1dImpl): pads with padding_mode "
+                                      "kReflect: BayesConv1d pads with zeros only"));
+    CHECK_THAT(error.what(), Contains("\n  1 (torch::nn::Conv1dImpl): pads 'same' with an even "
+                                      "kernel extent, one more on one side than on the other: "
+                                      "BayesConv1d pads both sides alike"));
+  }
 }
 
 TEST_CASE("to_bayesian: nested Sequentials, also inside a user's module, are converted in place",
@@ -311,7 +373,7 @@ TEST_CASE("to_bayesian: what cannot be converted is named by path and type, neve
           "[convert]") {
   torch::manual_seed(8);
   nn::Sequential net(
-      nn::Conv1d(nn::Conv1dOptions(2, 2, 3)),
+      nn::Conv3d(nn::Conv3dOptions(2, 2, 3)),
       nn::ConvTranspose2d(nn::ConvTranspose2dOptions(2, 2, 2)),
       nn::Conv2d(nn::Conv2dOptions(2, 2, 3).padding(1).padding_mode(torch::kReflect)),
       nn::Conv2d(nn::Conv2dOptions(2, 2, 2).padding(torch::kSame)), TypedChild(), OwnWeight(),
@@ -328,7 +390,7 @@ TEST_CASE("to_bayesian: what cannot be converted is named by path and type, neve
       CHECK(paths(error.report().deterministic) == expected);
       CHECK_THAT(message, Contains("7 module(s) cannot be converted"));
       CHECK_THAT(message, Contains("ConvertOptions().strict(false) keeps them deterministic"));
-      CHECK_THAT(message, Contains("\n  0 (torch::nn::Conv1dImpl): has parameters of its own and "
+      CHECK_THAT(message, Contains("\n  0 (torch::nn::Conv3dImpl): has parameters of its own and "
                                    "no Bayesian counterpart"));
       CHECK_THAT(message, Contains("\n  1 (torch::nn::ConvTranspose2dImpl)"));
       CHECK_THAT(message, Contains("\n  2 (torch::nn::Conv2dImpl): pads with padding_mode "
@@ -471,4 +533,21 @@ TEST_CASE("load_trained: a network from a bayesnn checkpoint or a TorchScript fi
   std::ofstream(dir.file("text.pt")) << "not an archive";
   REQUIRE_THROWS_WITH(bayesnn::load_trained(dir.file("text.pt"), *small),
                       Contains("' is neither a bayesnn checkpoint nor a TorchScript file: "));
+}
+
+TEST_CASE("load_trained: an export holds each module's tensors in the order it registers them",
+          "[convert][export]") {
+  torch::manual_seed(12);
+  nn::Sequential trained(ScaleShift(), nn::Linear(3, 2));
+  bayesnn::test::TempDir dir;
+  bayesnn::export_posterior_mean(trained, dir.file("mean.pt"));
+  nn::Sequential net(ScaleShift(), nn::Linear(3, 2));
+  bayesnn::load_trained(dir.file("mean.pt"), *net);
+  const auto* scale_shift = net->ptr(0)->as<ScaleShift>();
+  const auto* original = trained->ptr(0)->as<ScaleShift>();
+  CHECK(torch::equal(scale_shift->scale, original->scale));
+  CHECK(torch::equal(scale_shift->shift, original->shift));
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({4, 3});
+  CHECK(torch::equal(net->forward(x), trained->forward(x)));
 }

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
@@ -24,6 +25,8 @@
 
 namespace {
 namespace fs = std::filesystem;
+using bayesnn::BayesConv1d;
+using bayesnn::BayesConv1dOptions;
 using bayesnn::BayesConv2d;
 using bayesnn::BayesConv2dOptions;
 using bayesnn::BayesLinear;
@@ -66,6 +69,20 @@ torch::nn::Sequential make_cnn(const Prior& prior, double log_sigma_init = -5.0)
       BayesLinear(BayesLinearOptions(128, 32).prior(prior).log_sigma_init(log_sigma_init)),
       torch::nn::ReLU(),
       BayesLinear(BayesLinearOptions(32, 10).prior(prior).log_sigma_init(log_sigma_init)));
+}
+
+// A 1-D CNN over [N, 2, 32] signals: conv 4@5 (padding 2), conv 4@3 (stride 2, dilation 2,
+// 2 groups), dense 10.
+torch::nn::Sequential make_cnn1d(const Prior& prior, double log_sigma_init = -5.0) {
+  return torch::nn::Sequential(
+      BayesConv1d(
+          BayesConv1dOptions(2, 4, 5).padding(2).prior(prior).log_sigma_init(log_sigma_init)),
+      torch::nn::ReLU(),
+      BayesConv1d(
+          BayesConv1dOptions(4, 4, 3).stride(2).dilation(2).groups(2).prior(prior).log_sigma_init(
+              log_sigma_init)),
+      torch::nn::Tanh(), torch::nn::Flatten(),
+      BayesLinear(BayesLinearOptions(4 * 14, 10).prior(prior).log_sigma_init(log_sigma_init)));
 }
 
 torch::Tensor run_mean(torch::jit::script::Module& module, const torch::Tensor& x) {
@@ -218,8 +235,9 @@ std::string stripped_lines(const std::string& text, const std::string& begin,
 TEST_CASE("export: the posterior-mean module equals the C++ model in Mode::kMean", "[export]") {
   torch::manual_seed(0);
   TemporaryDirectory dir;
-  const auto x = torch::rand({16, 1, 28, 28});
-  auto check = [&](torch::nn::Sequential model, const std::string& prior) {
+  const auto images = torch::rand({16, 1, 28, 28});
+  const auto signals = torch::rand({16, 2, 32});
+  auto check = [&](torch::nn::Sequential model, const std::string& prior, const torch::Tensor& x) {
     bayesnn::export_posterior_mean(model, dir.file("mean.pt"));
     auto loaded = torch::jit::load(dir.file("mean.pt"));
     bayesnn::set_mode(*model, bayesnn::Mode::kMean);
@@ -235,13 +253,25 @@ TEST_CASE("export: the posterior-mean module equals the C++ model in Mode::kMean
     const auto first_bayesian = metadata["layers"][model[0]->name() == "torch::nn::FlattenImpl"];
     CHECK(first_bayesian["prior"].get<std::string>().find(prior) == 0);
   };
-  SECTION("MLP, fixed prior") { check(make_mlp(Prior::fixed(0.1)), "fixed"); }
-  SECTION("MLP, hierarchical prior") { check(make_mlp(Prior::hierarchical(1.0)), "hierarchical"); }
-  SECTION("CNN, fixed prior") { check(make_cnn(Prior::fixed(0.1)), "fixed"); }
-  SECTION("CNN, hierarchical prior") { check(make_cnn(Prior::hierarchical(1.0)), "hierarchical"); }
-  SECTION("MLP, scale-mixture prior") { check(make_mlp(Prior::scale_mixture()), "scale_mixture"); }
+  SECTION("MLP, fixed prior") { check(make_mlp(Prior::fixed(0.1)), "fixed", images); }
+  SECTION("MLP, hierarchical prior") {
+    check(make_mlp(Prior::hierarchical(1.0)), "hierarchical", images);
+  }
+  SECTION("CNN, fixed prior") { check(make_cnn(Prior::fixed(0.1)), "fixed", images); }
+  SECTION("CNN, hierarchical prior") {
+    check(make_cnn(Prior::hierarchical(1.0)), "hierarchical", images);
+  }
+  SECTION("MLP, scale-mixture prior") {
+    check(make_mlp(Prior::scale_mixture()), "scale_mixture", images);
+  }
   SECTION("CNN, per-unit hierarchical prior") {
-    check(make_cnn(Prior::unit_hierarchical(1.0)), "unit_hierarchical");
+    check(make_cnn(Prior::unit_hierarchical(1.0)), "unit_hierarchical", images);
+  }
+  SECTION("1-D CNN, hierarchical prior") {
+    check(make_cnn1d(Prior::hierarchical(1.0)), "hierarchical", signals);
+  }
+  SECTION("1-D CNN, per-unit hierarchical prior") {
+    check(make_cnn1d(Prior::unit_hierarchical(1.0)), "unit_hierarchical", signals);
   }
 }
 
@@ -280,9 +310,10 @@ TEST_CASE("export: the predictive converges to the C++ Monte Carlo predictive", 
   // log_sigma = -3 makes the posterior wide enough that the samples disagree.
   constexpr int64_t kSamples = 2000;
   TemporaryDirectory dir;
-  auto check = [&](torch::nn::Sequential model, int64_t samples) {
+  auto check = [&](torch::nn::Sequential model, int64_t samples,
+                   std::vector<int64_t> input_shape = {8, 1, 28, 28}) {
     torch::manual_seed(2);
-    const auto x = torch::rand({8, 1, 28, 28});
+    const auto x = torch::rand(input_shape);
     bayesnn::export_predictive(model, dir.file("predictive.pt"), 7);
     auto loaded = torch::jit::load(dir.file("predictive.pt"));
     const auto mc = monte_carlo(model, x, samples);
@@ -327,6 +358,9 @@ TEST_CASE("export: the predictive converges to the C++ Monte Carlo predictive", 
   }
   SECTION("CNN, scale-mixture prior") {
     check(make_cnn(Prior::scale_mixture(), /*log_sigma_init=*/-2.0), kSamples / 2);
+  }
+  SECTION("1-D CNN, fixed prior") {
+    check(make_cnn1d(Prior::fixed(0.1), /*log_sigma_init=*/-1.5), kSamples, {8, 2, 32});
   }
 }
 
@@ -452,21 +486,16 @@ TEST_CASE("export: the documented C++ snippet loads both files", "[export]") {
   CHECK(in_doc == in_test);
 }
 
-TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
+namespace {
+
+// Python's torch.jit.load reads both files of `model` (tests/python/check_export.py): the
+// posterior mean equals the C++ output on `images`, the predictive the C++ Monte Carlo one.
+void check_in_python(torch::nn::Sequential model, const torch::Tensor& images) {
   const char* python = "/usr/bin/python3";
-  const bool ci = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
-  if (std::system((std::string(python) + " -c 'import torch' > /dev/null 2>&1").c_str()) != 0) {
-    REQUIRE_FALSE(ci);  // CI installs python3-torch: its absence there is a failure
-    WARN(python << " cannot import torch (install python3-torch): Python interop not checked");
-    return;
-  }
   constexpr int64_t kSamples = 1000;
-  torch::manual_seed(7);
   TemporaryDirectory dir;
-  auto model = make_cnn(Prior::hierarchical(1.0), /*log_sigma_init=*/-2.0);
   bayesnn::export_posterior_mean(model, dir.file("posterior_mean.pt"));
   bayesnn::export_predictive(model, dir.file("predictive.pt"));
-  const auto images = torch::rand({6, 1, 28, 28});
   const auto mc = monte_carlo(model, images, kSamples);
   bayesnn::set_mode(*model, bayesnn::Mode::kMean);
   torch::jit::Module references("References");
@@ -492,6 +521,27 @@ TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
   INFO(command << "\n" << output);
   CHECK(status == 0);
   CHECK(output.find("check_export.py: OK") != std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
+  const char* python = "/usr/bin/python3";
+  const bool ci = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
+  if (std::system((std::string(python) + " -c 'import torch' > /dev/null 2>&1").c_str()) != 0) {
+    REQUIRE_FALSE(ci);  // CI installs python3-torch: its absence there is a failure
+    WARN(python << " cannot import torch (install python3-torch): Python interop not checked");
+    return;
+  }
+  torch::manual_seed(7);
+  SECTION("CNN") {
+    auto model = make_cnn(Prior::hierarchical(1.0), /*log_sigma_init=*/-2.0);
+    check_in_python(model, torch::rand({6, 1, 28, 28}));
+  }
+  SECTION("1-D CNN") {
+    auto model = make_cnn1d(Prior::hierarchical(1.0), /*log_sigma_init=*/-1.5);
+    check_in_python(model, torch::rand({6, 2, 32}));
+  }
 }
 
 TEST_CASE(

@@ -5,6 +5,7 @@
 #include "support/catch.h"
 
 #include <cmath>
+#include <optional>
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -38,6 +39,20 @@ struct BayesConv1dImpl : bnn::BayesLayer<BayesConv1dImpl>, bnn::ScriptExportable
   bnn::Estimator estimator_;
 };
 TORCH_MODULE(BayesConv1d);
+
+// Its conversion hook (convert.h's example): a trained torch::nn::Conv1d becomes this layer.
+bnn::Conversion to_user_conv1d() {
+  return bnn::conversion<torch::nn::Conv1dImpl>(
+      [](const torch::nn::Conv1dImpl& conv,
+         bnn::ConvertContext& ctx) -> std::optional<torch::nn::AnyModule> {
+        const auto& o = conv.options;
+        if (o.stride()->at(0) != 1) return ctx.keep("strides: the user's BayesConv1d does not");
+        BayesConv1d layer(o.in_channels(), o.out_channels(), o.kernel_size()->at(0),
+                          ctx.options().estimator());
+        ctx.start_at(*layer, conv.weight, conv.bias);
+        return torch::nn::AnyModule(layer);
+      });
+}
 // --------------------------------------------------------------------------------------------
 
 TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in layers",
@@ -82,4 +97,27 @@ TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in l
     auto exported = torch::jit::load(dir.file("mean.pt")).forward({signals}).toTensor();
     CHECK(torch::allclose(exported, model->forward(signals), 1e-5, 1e-5));
   }
+}
+
+TEST_CASE("Extension: a user's conversion hook makes a trained torch layer the user's layer",
+          "[extension][convert]") {
+  torch::manual_seed(41);
+  torch::nn::Sequential net(torch::nn::Conv1d(1, 4, 3), torch::nn::ReLU(), torch::nn::Flatten(),
+                            torch::nn::Linear(4 * 14, 2));
+  bnn::ConvertReport report;
+  const auto options = bnn::ConvertOptions().conversions({to_user_conv1d()});
+  auto bayesian = bnn::to_bayesian(net, options, &report);
+  REQUIRE(bayesian->ptr(0)->as<BayesConv1d>() != nullptr);  // the user's layer, not bayesnn's
+  CHECK(bayesian->ptr(3)->as<bnn::BayesLinear>() != nullptr);
+  REQUIRE(report.converted.size() == 2);
+  CHECK(report.converted[0].what == "BayesConv1d");
+  bnn::set_mode(*bayesian, bnn::Mode::kMean);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({5, 1, 16});
+  CHECK(torch::equal(bayesian->forward(x), net->forward(x)));
+
+  torch::nn::Sequential strided(torch::nn::Conv1d(torch::nn::Conv1dOptions(1, 4, 3).stride(2)));
+  REQUIRE_THROWS_WITH(
+      bnn::to_bayesian(strided, options),
+      Catch::Contains("\n  0 (torch::nn::Conv1dImpl): strides: the user's BayesConv1d does not"));
 }

@@ -1,20 +1,11 @@
 #include "bayesnn/bayes_conv2d.h"
 
-#include <array>
-#include <cmath>
 #include <ostream>
 
-#include <c10/util/Exception.h>
+#include "bayes_conv_nd.h"
+#include "conv_options.h"
 
 namespace bayesnn {
-namespace {
-void check_all_positive(const char* name, torch::ExpandingArray<2> values, int64_t minimum) {
-  for (auto value : *values) {
-    TORCH_CHECK(value >= minimum, "BayesConv2d: ", name, " must be ",
-                minimum > 0 ? "positive" : "non-negative", ", got ", values);
-  }
-}
-}  // namespace
 
 BayesConv2dOptions::BayesConv2dOptions(int64_t in_channels, int64_t out_channels,
                                        torch::ExpandingArray<2> kernel_size)
@@ -25,21 +16,7 @@ BayesConv2dImpl::BayesConv2dImpl(const BayesConv2dOptions& options_) : options(o
 }
 
 void BayesConv2dImpl::reset() {
-  TORCH_CHECK(options.in_channels() > 0, "BayesConv2d: in_channels must be positive, got ",
-              options.in_channels());
-  TORCH_CHECK(options.out_channels() > 0, "BayesConv2d: out_channels must be positive, got ",
-              options.out_channels());
-  TORCH_CHECK(options.groups() > 0, "BayesConv2d: groups must be positive, got ", options.groups());
-  TORCH_CHECK(options.in_channels() % options.groups() == 0 &&
-                  options.out_channels() % options.groups() == 0,
-              "BayesConv2d: in_channels (", options.in_channels(), ") and out_channels (",
-              options.out_channels(), ") must be divisible by groups (", options.groups(), ")");
-  check_all_positive("kernel_size", options.kernel_size(), 1);
-  check_all_positive("stride", options.stride(), 1);
-  check_all_positive("dilation", options.dilation(), 1);
-  check_all_positive("padding", options.padding(), 0);
-  TORCH_CHECK(std::isfinite(options.log_sigma_init()),
-              "BayesConv2d: log_sigma_init must be finite, got ", options.log_sigma_init());
+  detail::check_conv_options<2>("BayesConv2d", options);
   const auto& k = *options.kernel_size();
   register_weight_and_bias(
       {options.out_channels(), options.in_channels() / options.groups(), k[0], k[1]},
@@ -50,33 +27,18 @@ void BayesConv2dImpl::reset() {
 void BayesConv2dImpl::reset_parameters() { reset_weight_and_bias(options.log_sigma_init()); }
 
 void BayesConv2dImpl::pretty_print(std::ostream& stream) const {
-  stream << "bayesnn::BayesConv2d(" << options.in_channels() << ", " << options.out_channels()
-         << ", kernel_size=" << options.kernel_size() << ", stride=" << options.stride()
-         << ", padding=" << options.padding();
-  if (*options.dilation() != std::array<int64_t, 2>{1, 1})
-    stream << ", dilation=" << options.dilation();
-  if (options.groups() != 1) stream << ", groups=" << options.groups();
-  stream << ", bias=" << std::boolalpha << options.bias()
-         << ", prior=" << to_string(options.prior())
-         << ", estimator=" << to_string(options.estimator()) << ")";
+  detail::print_conv<2>(stream, "BayesConv2d", *this);
+}
+
+void BayesConv2dImpl::export_torchscript(ExportContext& ctx) const {
+  detail::export_conv<2>(*this, ctx);
 }
 
 torch::Tensor BayesConv2dImpl::forward(const torch::Tensor& input) {
-  TORCH_CHECK((input.dim() == 4 || input.dim() == 3) &&
-                  input.size(input.dim() - 3) == options.in_channels(),
-              "BayesConv2d: expected an input [N, ", options.in_channels(), ", H, W] or [",
-              options.in_channels(), ", H, W], got shape ", input.sizes());
-  TORCH_CHECK(input.device() == weight_mean.device(), "BayesConv2d: input is on ", input.device(),
-              " but the parameters are on ", weight_mean.device());
+  detail::check_conv_input<2>("BayesConv2d", *this, input);
   if (input.dim() == 3) return forward(input.unsqueeze(0)).squeeze(0);
-  const auto stride = options.stride();
-  const auto padding = options.padding();
-  const auto dilation = options.dilation();
-  const auto groups = options.groups();
-  const LinearOperator conv = [=](const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-    return at::conv2d(x, w, b, *stride, *padding, *dilation, groups);
-  };
-  return forward_operator(input, conv, SignLayout::kPerChannel, options.estimator());
+  return forward_operator(input, detail::conv_operator<2>(options), SignLayout::kPerChannel,
+                          options.estimator());
 }
 
 }  // namespace bayesnn

@@ -1,9 +1,11 @@
 #include "bayesnn/bayes_linear.h"
 
-#include <cmath>
 #include <ostream>
 
 #include <c10/util/Exception.h>
+
+#include "layer_checks.h"
+#include "layer_export.h"
 
 namespace bayesnn {
 
@@ -15,12 +17,9 @@ BayesLinearImpl::BayesLinearImpl(const BayesLinearOptions& options_) : options(o
 }
 
 void BayesLinearImpl::reset() {
-  TORCH_CHECK(options.in_features() > 0, "BayesLinear: in_features must be positive, got ",
-              options.in_features());
-  TORCH_CHECK(options.out_features() > 0, "BayesLinear: out_features must be positive, got ",
-              options.out_features());
-  TORCH_CHECK(std::isfinite(options.log_sigma_init()),
-              "BayesLinear: log_sigma_init must be finite, got ", options.log_sigma_init());
+  detail::check_positive("BayesLinear", "in_features", options.in_features());
+  detail::check_positive("BayesLinear", "out_features", options.out_features());
+  detail::check_log_sigma_init("BayesLinear", options.log_sigma_init());
   register_weight_and_bias({options.out_features(), options.in_features()}, options.bias(),
                            options.prior());
   reset_parameters();
@@ -33,6 +32,11 @@ void BayesLinearImpl::pretty_print(std::ostream& stream) const {
          << ", out_features=" << options.out_features() << ", bias=" << std::boolalpha
          << options.bias() << ", prior=" << to_string(options.prior())
          << ", estimator=" << to_string(options.estimator()) << ")";
+}
+
+void BayesLinearImpl::export_torchscript(ExportContext& ctx) const {
+  const auto weights = detail::export_weights(*this, ctx);
+  ctx.emit("x = torch.linear(x, " + weights.weight + ", " + weights.bias + ")");
 }
 
 torch::Tensor BayesLinearImpl::forward(const torch::Tensor& input) {

@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 
 #include "error_text.h"
-#include "module_path.h"
+#include "module_name.h"
 #include "torch_compat.h"
 #include "zip_crc.h"
 

@@ -6,32 +6,31 @@
 #include <iterator>
 #include <sstream>
 #include <utility>
-#include <variant>
 
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/script.h>
 #include <torch/serialize/input-archive.h>
 
-#include "bayesnn/bayes_conv2d.h"
-#include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
+#include "builtin_conversions.h"
 #include "checkpoint_file.h"
 #include "error_text.h"
+#include "module_name.h"
+#include "trained_tensors.h"
 
 namespace bayesnn {
-namespace {
+namespace detail {
 
-std::string join(const std::string& path, const std::string& name) {
-  return path.empty() ? name : path + "." + name;
-}
-
-bool is_layer(const torch::nn::Module& module) {
-  return dynamic_cast<const torch::nn::LinearImpl*>(&module) != nullptr ||
-         dynamic_cast<const torch::nn::Conv2dImpl*>(&module) != nullptr;
+// The hook that converts `module`: the options' first, then bayesnn's; nullptr if none does.
+const Conversion* find_conversion(const ConvertOptions& options, const torch::nn::Module& module) {
+  for (const auto* list : {&options.conversions(), &builtin_conversions()}) {
+    for (const auto& conversion : *list) {
+      if (conversion.matches(module)) return &conversion;
+    }
+  }
+  return nullptr;
 }
 
 // The conversion of one model's copy, in place: its Sequentials' layers are replaced.
@@ -40,14 +39,14 @@ class Converter {
   Converter(const ConvertOptions& options, ConvertReport& report)
       : options_(options), report_(report) {}
 
-  // The Bayesian layer for a Linear or Conv2d at `path`, its means at the trained weights;
-  // nothing (and the reason in the report) where the layer cannot be converted.
+  // The Bayesian layer for `module` at `path` (a conversion matches it), its means at the trained
+  // weights; nothing (and the reason in the report) where the hook cannot convert it.
   std::optional<torch::nn::AnyModule> convert_layer(const torch::nn::Module& module,
                                                     const std::string& path) {
-    if (const auto* linear = dynamic_cast<const torch::nn::LinearImpl*>(&module)) {
-      return convert(*linear, path);
-    }
-    return convert(dynamic_cast<const torch::nn::Conv2dImpl&>(module), path);
+    ConvertContext ctx(options_, report_, module, path);
+    auto layer = find_conversion(options_, module)->convert(module, ctx);
+    if (layer) report_.converted.push_back({path, module.name(), holder_name(*layer->ptr())});
+    return layer;
   }
 
   // Converts what `module` (a part of the copy, at `path`) holds in Sequentials, and reports
@@ -60,12 +59,12 @@ class Converter {
     }
     if (!module.named_parameters(/*recurse=*/false).is_empty()) {
       keep(path, module,
-           "has parameters of its own and no Bayesian counterpart in bayesnn (it converts "
-           "torch::nn::Linear and torch::nn::Conv2d); they stay point estimates");
+           "has parameters of its own and no Bayesian counterpart in bayesnn (no conversion "
+           "matches it); they stay point estimates");
     }
     for (const auto& child : module.named_children()) {
-      const std::string child_path = join(path, child.key());
-      if (is_layer(*child.value())) {
+      const std::string child_path = detail::module_path(path, child.key());
+      if (find_conversion(options_, *child.value()) != nullptr) {
         keep(child_path, *child.value(),
              fmt::format("a child of {}, which calls it through its C++ type: only a "
                          "torch::nn::Sequential's layers can be replaced (hold it in a Sequential)",
@@ -82,95 +81,13 @@ class Converter {
     size_t index = 0;
     for (auto it = sequential.begin(); it != sequential.end(); ++it, ++index) {
       const std::string& name = children[index].key();
-      const std::string child_path = join(path, name);
-      if (!is_layer(*it->ptr())) {
+      const std::string child_path = detail::module_path(path, name);
+      if (find_conversion(options_, *it->ptr()) == nullptr) {
         walk(*it->ptr(), child_path);
       } else if (auto layer = convert_layer(*it->ptr(), child_path)) {
         sequential.replace_module(name, layer->ptr());
         *it = std::move(*layer);
       }
-    }
-  }
-
-  std::optional<torch::nn::AnyModule> convert(const torch::nn::LinearImpl& linear,
-                                              const std::string& path) {
-    const auto& o = linear.options;
-    BayesLinear layer(BayesLinearOptions(o.in_features(), o.out_features())
-                          .bias(o.bias())
-                          .prior(prior())
-                          .estimator(options_.estimator())
-                          .log_sigma_init(options_.log_sigma_init()));
-    start_at(*layer, linear.weight, linear.bias);
-    report_.converted.push_back({path, linear.name(), "bayesnn::BayesLinear"});
-    return torch::nn::AnyModule(layer);
-  }
-
-  std::optional<torch::nn::AnyModule> convert(const torch::nn::Conv2dImpl& conv,
-                                              const std::string& path) {
-    using std::get_if;  // with ADL: c10::get_if for LibTorch 1.x's c10::variant options
-    const auto& o = conv.options;
-    if (!get_if<torch::enumtype::kZeros>(&o.padding_mode())) {
-      keep(path, conv,
-           fmt::format("pads with padding_mode {}: BayesConv2d pads with zeros only",
-                       torch::enumtype::get_enum_name(o.padding_mode())));
-      return std::nullopt;
-    }
-    torch::ExpandingArray<2> padding(0);
-    if (const auto* values = get_if<torch::ExpandingArray<2>>(&o.padding())) {
-      padding = *values;
-    } else if (get_if<torch::enumtype::kSame>(&o.padding())) {
-      for (size_t dim = 0; dim < 2; ++dim) {
-        const int64_t total = (*o.dilation())[dim] * ((*o.kernel_size())[dim] - 1);
-        if (total % 2 != 0) {
-          keep(path, conv,
-               "pads 'same' with an even kernel extent, one more on one side than on the other: "
-               "BayesConv2d pads both sides alike");
-          return std::nullopt;
-        }
-        (*padding)[dim] = total / 2;
-      }
-    }
-    BayesConv2d layer(BayesConv2dOptions(o.in_channels(), o.out_channels(), o.kernel_size())
-                          .stride(o.stride())
-                          .padding(padding)
-                          .dilation(o.dilation())
-                          .groups(o.groups())
-                          .bias(o.bias())
-                          .prior(prior())
-                          .estimator(options_.estimator())
-                          .log_sigma_init(options_.log_sigma_init()));
-    start_at(*layer, conv.weight, conv.bias);
-    report_.converted.push_back({path, conv.name(), "bayesnn::BayesConv2d"});
-    return torch::nn::AnyModule(layer);
-  }
-
-  // MOPED's prior, centred on each tensor's trained values by `start_at`, or the options'.
-  Prior prior() const {
-    if (!options_.moped_prior()) return options_.prior();
-    return Prior(std::make_shared<GaussianPrior>(
-        0.0, 1.0, fmt::format("moped(delta={:g})", *options_.moped_delta())));
-  }
-
-  // Moves `layer` to the trained weight's device and dtype and starts its posterior there.
-  template <typename Layer>
-  void start_at(Layer& layer, const at::Tensor& weight, const at::Tensor& bias) const {
-    layer.to(weight.device(), weight.scalar_type());
-    start_at(layer.weight, weight);
-    start_at(layer.bias, bias);
-  }
-
-  void start_at(const VariationalTensor& q, const at::Tensor& trained) const {
-    if (!q.defined()) return;
-    at::NoGradGuard no_grad;
-    q.mean().copy_(trained);
-    if (!options_.moped_delta()) return;
-    const auto sd = (trained.detach().abs() * *options_.moped_delta())
-                        .clamp_min(options_.moped_sigma_floor())
-                        .to(q.mean().scalar_type());
-    q.log_sigma().copy_(sd.log());
-    if (options_.moped_prior()) {
-      q.prior()->buffer("mean").copy_(trained);
-      q.prior()->buffer("sd").copy_(sd);
     }
   }
 
@@ -181,6 +98,10 @@ class Converter {
   const ConvertOptions& options_;
   ConvertReport& report_;
 };
+
+}  // namespace detail
+
+namespace {
 
 void check(const ConvertOptions& options) {
   if (const auto delta = options.moped_delta()) {
@@ -216,7 +137,7 @@ std::shared_ptr<torch::nn::Module> convert(const torch::nn::Module& model,
   ConvertReport local;
   ConvertReport& out = report != nullptr ? *report : local;
   out = ConvertReport();
-  Converter converter(options, out);
+  detail::Converter converter(options, out);
   if (copy == nullptr) {  // the model is one layer: it becomes its Bayesian layer
     auto layer = converter.convert_layer(model, "");
     copy = layer ? layer->ptr() : copy_of(model);
@@ -241,31 +162,27 @@ void copy_in_order(const std::vector<at::Tensor>& from, const std::vector<at::Te
   }
 }
 
-}  // namespace
-
-void load_trained(const std::string& path, torch::nn::Module& model) {
-  std::ifstream file(path, std::ios::binary);
-  TORCH_CHECK(file.good() && std::filesystem::is_regular_file(path), "load_trained: cannot read '",
-              path, "'");
-  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  if (detail::is_sealed(bytes)) {  // a bayesnn checkpoint
-    detail::check_checkpoint(bytes, path, "load_trained");
-    torch::serialize::InputArchive archive, network;
-    try {
-      archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
-      archive.read("model", network);
-    } catch (const std::exception& error) {
-      TORCH_CHECK(false, "load_trained: '", path,
-                  "' is not a readable bayesnn checkpoint: ", detail::first_line(error));
-    }
-    try {
-      detail::load_module(network, model);
-    } catch (const c10::Error& error) {
-      TORCH_CHECK(false, "load_trained: '", path,
-                  "' is a bayesnn checkpoint of another network: ", error.msg());
-    }
-    return;
+// A bayesnn checkpoint's network, by name.
+void load_checkpoint(const std::string& bytes, const std::string& path, torch::nn::Module& model) {
+  detail::check_checkpoint(bytes, path, "load_trained");
+  torch::serialize::InputArchive archive, network;
+  try {
+    archive.load_from(bytes.data(), bytes.size(), torch::kCPU);
+    archive.read("model", network);
+  } catch (const std::exception& error) {
+    TORCH_CHECK(false, "load_trained: '", path,
+                "' is not a readable bayesnn checkpoint: ", detail::first_line(error));
   }
+  try {
+    detail::load_module(network, model);
+  } catch (const c10::Error& error) {
+    TORCH_CHECK(false, "load_trained: '", path,
+                "' is a bayesnn checkpoint of another network: ", error.msg());
+  }
+}
+
+// A TorchScript file's tensors, in the order an export stores each module's.
+void load_script(const std::string& bytes, const std::string& path, torch::nn::Module& model) {
   torch::jit::Module script;
   try {
     std::istringstream stream(bytes);
@@ -275,17 +192,55 @@ void load_trained(const std::string& path, torch::nn::Module& model) {
         false, "load_trained: '", path,
         "' is neither a bayesnn checkpoint nor a TorchScript file: ", detail::first_line(error));
   }
-  // The floating-point buffers only: the running statistics (an export leaves out counters
-  // such as BatchNorm's num_batches_tracked).
-  const auto floating = [](const auto& list) {
-    std::vector<at::Tensor> result;
-    for (const auto& tensor : list) {
-      if (tensor.is_floating_point()) result.push_back(tensor);
-    }
-    return result;
-  };
-  copy_in_order(floating(script.parameters()), floating(model.parameters()), "parameter", path);
-  copy_in_order(floating(script.buffers()), floating(model.buffers()), "buffer", path);
+  const auto from = detail::trained_tensors(script);
+  const auto to = detail::trained_tensors(model);
+  copy_in_order(from.parameters, to.parameters, "parameter", path);
+  copy_in_order(from.buffers, to.buffers, "buffer", path);
+}
+
+}  // namespace
+
+void load_trained(const std::string& path, torch::nn::Module& model) {
+  std::ifstream file(path, std::ios::binary);
+  TORCH_CHECK(file.good() && std::filesystem::is_regular_file(path), "load_trained: cannot read '",
+              path, "'");
+  const std::string bytes{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  if (detail::is_sealed(bytes)) {
+    load_checkpoint(bytes, path, model);
+  } else {
+    load_script(bytes, path, model);
+  }
+}
+
+ConvertContext::ConvertContext(const ConvertOptions& options, ConvertReport& report,
+                               const torch::nn::Module& module, std::string path)
+    : options_(options), report_(report), module_(module), path_(std::move(path)) {}
+
+// MOPED's prior is centred on each tensor's trained values by `start_at`.
+Prior ConvertContext::prior() const {
+  if (!options_.moped_prior()) return options_.prior();
+  return Prior(std::make_shared<GaussianPrior>(
+      0.0, 1.0, fmt::format("moped(delta={:g})", *options_.moped_delta())));
+}
+
+void ConvertContext::start_at(const VariationalTensor& q, const at::Tensor& trained) const {
+  if (!q.defined()) return;
+  at::NoGradGuard no_grad;
+  q.mean().copy_(trained);
+  if (!options_.moped_delta()) return;
+  const auto sd = (trained.detach().abs() * *options_.moped_delta())
+                      .clamp_min(options_.moped_sigma_floor())
+                      .to(q.mean().scalar_type());
+  q.log_sigma().copy_(sd.log());
+  if (options_.moped_prior()) {
+    q.prior()->buffer("mean").copy_(trained);
+    q.prior()->buffer("sd").copy_(sd);
+  }
+}
+
+std::nullopt_t ConvertContext::keep(std::string why) {
+  report_.deterministic.push_back({path_, module_.name(), std::move(why)});
+  return std::nullopt;
 }
 
 namespace {
@@ -331,7 +286,8 @@ std::shared_ptr<torch::nn::Module> to_bayesian(const torch::nn::Module& model,
                                                const ConvertOptions& options,
                                                ConvertReport* report) {
   check(options);
-  return convert(model, is_layer(model) ? nullptr : copy_of(model), options, report);
+  const bool is_layer = detail::find_conversion(options, model) != nullptr;
+  return convert(model, is_layer ? nullptr : copy_of(model), options, report);
 }
 
 }  // namespace bayesnn

@@ -1,35 +1,27 @@
 #include "bayesnn/export.h"
 
+#include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <filesystem>
-#include <functional>
 #include <set>
 #include <sstream>
-#include <variant>
 
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
-#include <fmt/ranges.h>
-#include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/dropout.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/pooling.h>
 #include <torch/script.h>
 #include <torch/version.h>
 
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/atomic_file.h"
-#include "bayesnn/bayes_conv2d.h"
-#include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
 #include "bayesnn/version.h"
 #include "error_text.h"
+#include "module_name.h"
+#include "torch_exporters.h"
+#include "trained_tensors.h"
 
 namespace bayesnn {
 namespace detail {
@@ -39,222 +31,7 @@ const char* function_name(ExportKind kind) {
   return kind == ExportKind::kPosteriorMean ? "export_posterior_mean" : "export_predictive";
 }
 
-// "bayesnn::BayesLinearImpl" -> "bayesnn::BayesLinear": the name users write.
-std::string type_name(const torch::nn::Module& module) {
-  std::string name = module.name();
-  const std::string impl = "Impl";
-  if (name.size() > impl.size() &&
-      name.compare(name.size() - impl.size(), impl.size(), impl) == 0) {
-    name.resize(name.size() - impl.size());
-  }
-  return name;
-}
-
-std::string join_path(const std::string& parent, const std::string& child) {
-  return parent.empty() ? child : parent + "." + child;
-}
-
-// A double as a TorchScript float literal (always with a '.' or an exponent, so that it is
-// never parsed as an int).
-std::string float_literal(double value) {
-  if (std::isnan(value)) return "float(\"nan\")";
-  if (std::isinf(value)) return value > 0 ? "float(\"inf\")" : "-float(\"inf\")";
-  std::string text = fmt::format("{}", value);
-  if (text.find_first_of(".e") == std::string::npos) text += ".0";
-  return text;
-}
-
-std::string bool_literal(bool value) { return value ? "True" : "False"; }
-
-std::string list_literal(c10::ArrayRef<int64_t> values) {
-  return fmt::format("[{}]", fmt::join(values.begin(), values.end(), ", "));
-}
-
-// --- The table from module type to emitter -------------------------------------------------
-
-using Module = torch::nn::Module;
-
-// One row: a module type (matched with dynamic_cast, so subclasses match too) and the
-// TorchScript statements it exports as.
-struct Exporter {
-  std::string name;
-  std::function<bool(const Module&)> matches;
-  std::function<void(const Module&, ExportContext&)> emit;
-};
-
-template <typename T>
-Exporter row(std::string name, std::function<void(const T&, ExportContext&)> emit) {
-  return {std::move(name), [](const Module& m) { return dynamic_cast<const T*>(&m) != nullptr; },
-          [emit = std::move(emit)](const Module& m, ExportContext& ctx) {
-            emit(dynamic_cast<const T&>(m), ctx);
-          }};
-}
-
-// A row for a module whose export is one fixed statement.
-template <typename T>
-Exporter statement(std::string name, std::string code) {
-  return row<T>(std::move(name),
-                [code = std::move(code)](const T&, ExportContext& ctx) { ctx.emit(code); });
-}
-
-template <typename Layer>
-void describe_bayes_layer(const Layer& layer, ExportContext& ctx) {
-  ctx.describe("prior", to_string(layer.options.prior()));
-  ctx.describe("estimator", to_string(layer.options.estimator()));
-}
-
-void emit_bayes_linear(const BayesLinearImpl& layer, ExportContext& ctx) {
-  describe_bayes_layer(layer, ctx);
-  const std::string weight = ctx.variational("weight", layer.weight);
-  const std::string bias = ctx.variational("bias", layer.bias);
-  ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
-}
-
-void emit_bayes_conv2d(const BayesConv2dImpl& layer, ExportContext& ctx) {
-  describe_bayes_layer(layer, ctx);
-  const auto& o = layer.options;
-  const std::string weight = ctx.variational("weight", layer.weight);
-  const std::string bias = ctx.variational("bias", layer.bias);
-  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})", weight, bias,
-                       list_literal(*o.stride()), list_literal(*o.padding()),
-                       list_literal(*o.dilation()), o.groups()));
-}
-
-void emit_linear(const torch::nn::LinearImpl& linear, ExportContext& ctx) {
-  const std::string weight = ctx.tensor("weight", linear.weight);
-  const std::string bias = ctx.tensor("bias", linear.bias);
-  ctx.emit("x = torch.linear(x, " + weight + ", " + bias + ")");
-}
-
-void emit_conv2d(const torch::nn::Conv2dImpl& conv, ExportContext& ctx) {
-  using std::get_if;  // with ADL: c10::get_if for LibTorch 1.x's c10::variant options
-  const auto& options = conv.options;
-  if (!get_if<torch::enumtype::kZeros>(&options.padding_mode())) {
-    ctx.unsupported("(only zero padding_mode is supported)");
-  }
-  std::string padding = "\"valid\"";
-  if (const auto* values = get_if<torch::ExpandingArray<2>>(&options.padding())) {
-    padding = list_literal(**values);
-  } else if (get_if<torch::enumtype::kSame>(&options.padding())) {
-    padding = "\"same\"";
-  }
-  const std::string weight = ctx.tensor("weight", conv.weight);
-  const std::string bias = ctx.tensor("bias", conv.bias);
-  ctx.emit(fmt::format("x = torch.conv2d(x, {}, {}, {}, {}, {}, {})", weight, bias,
-                       list_literal(*options.stride()), padding, list_literal(*options.dilation()),
-                       options.groups()));
-}
-
-void emit_max_pool2d(const torch::nn::MaxPool2dImpl& pool, ExportContext& ctx) {
-  const auto& o = pool.options;
-  ctx.emit(fmt::format("x = torch.max_pool2d(x, {}, {}, {}, {}, {})",
-                       list_literal(*o.kernel_size()), list_literal(*o.stride()),
-                       list_literal(*o.padding()), list_literal(*o.dilation()),
-                       bool_literal(o.ceil_mode())));
-}
-
-void emit_avg_pool2d(const torch::nn::AvgPool2dImpl& pool, ExportContext& ctx) {
-  const auto& o = pool.options;
-  ctx.emit(fmt::format("x = torch.avg_pool2d(x, {}, {}, {}, {}, {}, {})",
-                       list_literal(*o.kernel_size()), list_literal(*o.stride()),
-                       list_literal(*o.padding()), bool_literal(o.ceil_mode()),
-                       bool_literal(o.count_include_pad()),
-                       o.divisor_override() ? std::to_string(*o.divisor_override()) : "None"));
-}
-
-// Evaluation: the running statistics, as the C++ module in eval(). (Every emitter stores its
-// tensors in separate statements, in the order the module registers them: the file's tensors are
-// then in the network's order, which `load_trained` relies on; a function's arguments are
-// evaluated in no fixed order.)
-template <typename BatchNorm>
-void emit_batch_norm(const BatchNorm& module, ExportContext& ctx) {
-  const auto& o = module.options;
-  const std::string weight = o.affine() ? ctx.tensor("weight", module.weight) : "None";
-  const std::string bias = o.affine() ? ctx.tensor("bias", module.bias) : "None";
-  if (o.track_running_stats()) {
-    const std::string running_mean = ctx.buffer("running_mean", module.running_mean);
-    const std::string running_var = ctx.buffer("running_var", module.running_var);
-    ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, {}, {}, False, 0.0, {}, False)", weight,
-                         bias, running_mean, running_var, float_literal(o.eps())));
-  } else {
-    ctx.emit(fmt::format("x = torch.batch_norm(x, {}, {}, None, None, True, 0.0, {}, False)",
-                         weight, bias, float_literal(o.eps())));
-  }
-}
-
-const std::vector<Exporter>& exporters() {
-  using namespace torch::nn;
-  static const std::vector<Exporter> table = {
-      row<BayesLinearImpl>("BayesLinear", emit_bayes_linear),
-      row<BayesConv2dImpl>("BayesConv2d", emit_bayes_conv2d),
-      row<LinearImpl>("Linear", emit_linear),
-      row<Conv2dImpl>("Conv2d", emit_conv2d),
-      row<MaxPool2dImpl>("MaxPool2d", emit_max_pool2d),
-      row<AvgPool2dImpl>("AvgPool2d", emit_avg_pool2d),
-      row<BatchNorm1dImpl>("BatchNorm1d", emit_batch_norm<BatchNorm1dImpl>),
-      row<BatchNorm2dImpl>("BatchNorm2d", emit_batch_norm<BatchNorm2dImpl>),
-      row<FlattenImpl>("Flatten",
-                       [](const FlattenImpl& flatten, ExportContext& ctx) {
-                         ctx.emit(fmt::format("x = torch.flatten(x, {}, {})",
-                                              flatten.options.start_dim(),
-                                              flatten.options.end_dim()));
-                       }),
-      // The identity: dropout is not part of the variational posterior.
-      statement<DropoutImpl>("Dropout", ""),
-      statement<Dropout2dImpl>("Dropout2d", ""),
-      statement<IdentityImpl>("Identity", ""),
-      statement<ReLUImpl>("ReLU", "x = torch.relu(x)"),
-      statement<ReLU6Impl>("ReLU6", "x = torch.hardtanh(x, 0.0, 6.0)"),
-      row<LeakyReLUImpl>("LeakyReLU",
-                         [](const LeakyReLUImpl& m, ExportContext& ctx) {
-                           ctx.emit("x = torch.leaky_relu(x, " +
-                                    float_literal(m.options.negative_slope()) + ")");
-                         }),
-      row<ELUImpl>("ELU",
-                   [](const ELUImpl& m, ExportContext& ctx) {
-                     ctx.emit("x = torch.elu(x, " + float_literal(m.options.alpha()) + ")");
-                   }),
-      statement<SELUImpl>("SELU", "x = torch.selu(x)"),
-      row<GELUImpl>("GELU",
-                    [](const GELUImpl& m, ExportContext& ctx) {
-                      ctx.emit("x = torch.gelu(x, approximate=\"" + m.options.approximate() +
-                               "\")");
-                    }),
-      statement<SiLUImpl>("SiLU", "x = torch.silu(x)"),
-      statement<TanhImpl>("Tanh", "x = torch.tanh(x)"),
-      statement<SigmoidImpl>("Sigmoid", "x = torch.sigmoid(x)"),
-      row<SoftplusImpl>("Softplus",
-                        [](const SoftplusImpl& m, ExportContext& ctx) {
-                          ctx.emit("x = torch.softplus(x, " + float_literal(m.options.beta()) +
-                                   ", " + float_literal(m.options.threshold()) + ")");
-                        }),
-      row<SoftmaxImpl>("Softmax",
-                       [](const SoftmaxImpl& m, ExportContext& ctx) {
-                         ctx.emit(fmt::format("x = torch.softmax(x, {})", m.options.dim()));
-                       }),
-      row<LogSoftmaxImpl>("LogSoftmax",
-                          [](const LogSoftmaxImpl& m, ExportContext& ctx) {
-                            ctx.emit(fmt::format("x = torch.log_softmax(x, {})", m.options.dim()));
-                          }),
-  };
-  return table;
-}
-
-const Exporter* find_exporter(const Module& module) {
-  for (const auto& exporter : exporters()) {
-    if (exporter.matches(module)) return &exporter;
-  }
-  return nullptr;
-}
-
 }  // namespace
-
-// "BayesLinear, BayesConv2d, Linear, ...": the table's rows, for error messages.
-std::string supported_modules() {
-  std::string names;
-  for (const auto& exporter : exporters()) names += (names.empty() ? "" : ", ") + exporter.name;
-  return names;
-}
 
 // Builds one torch::jit::Module: the tensors as attributes, the forward as TorchScript source.
 class ExportWriter {
@@ -262,26 +39,27 @@ class ExportWriter {
   explicit ExportWriter(ExportKind kind)
       : kind_(kind), module_(kind == ExportKind::kPosteriorMean ? "PosteriorMean" : "Predictive") {}
 
+  // Writes `module` at `path`: through its hook (a ScriptExportable or a BayesModule), its
+  // children (a Sequential), or the exporter of its torch type.
   void write(const torch::nn::Module& module, const std::string& path) {
-    if (const auto* hook = dynamic_cast<const ScriptExportable*>(&module)) {
-      ExportContext ctx(*this, kind_, path, type_name(module));
-      hook->export_torchscript(ctx);
-      record_layer(ctx);
-      return;
-    }
-    if (const auto* sequential = dynamic_cast<const torch::nn::SequentialImpl*>(&module)) {
+    const auto* sequential = dynamic_cast<const torch::nn::SequentialImpl*>(&module);
+    if (sequential != nullptr && !exported_by_hook(module)) {
       for (const auto& child : sequential->named_children()) {
-        write(*child.value(), join_path(path, child.key()));
+        write(*child.value(), module_path(path, child.key()));
       }
       return;
     }
-    ExportContext ctx(*this, kind_, path, type_name(module));
-    const Exporter* exporter = find_exporter(module);
-    if (exporter == nullptr && dynamic_cast<const BayesModule*>(&module) != nullptr) {
-      ctx.unsupported("(a BayesModule that does not override export_torchscript)");
+    ExportContext ctx(*this, kind_, path, holder_name(module));
+    if (const auto* hook = dynamic_cast<const ScriptExportable*>(&module)) {
+      hook->export_torchscript(ctx);
+    } else if (const auto* bayes = dynamic_cast<const BayesModule*>(&module)) {
+      bayes->export_torchscript(ctx);
+    } else if (const auto* exporter = find_torch_exporter(module)) {
+      exporter->emit(module, ctx);
+    } else {
+      ctx.unsupported();
     }
-    if (exporter == nullptr) ctx.unsupported();
-    exporter->emit(module, ctx);
+    store_in_trained_order(module);
     record_layer(ctx);
   }
 
@@ -298,7 +76,8 @@ class ExportWriter {
       unique = base + "_" + std::to_string(suffix);
     }
     names_.insert(unique);
-    module_.register_parameter(unique, value.detach().to(torch::kCPU).clone(), is_buffer);
+    pending_.push_back(
+        {unique, value.detach().to(torch::kCPU).clone(), is_buffer, value.unsafeGetTensorImpl()});
     return "self." + unique;
   }
 
@@ -402,6 +181,31 @@ class ExportWriter {
     return json;
   }
 
+  static bool exported_by_hook(const torch::nn::Module& module) {
+    return dynamic_cast<const ScriptExportable*>(&module) != nullptr ||
+           dynamic_cast<const BayesModule*>(&module) != nullptr;
+  }
+
+  // A module's tensors go into the file in `trained_tensors` order, the order `load_trained`
+  // reads them in, whatever order its hook stored them in; tensors that are not the module's
+  // own follow in the hook's order.
+  void store_in_trained_order(const torch::nn::Module& module) {
+    const TrainedTensors order = trained_tensors(module);
+    const auto rank = [&order](const PendingTensor& tensor) {
+      const auto& list = tensor.is_buffer ? order.buffers : order.parameters;
+      const auto found = std::find_if(list.begin(), list.end(), [&](const at::Tensor& own) {
+        return own.unsafeGetTensorImpl() == tensor.source;
+      });
+      return found - list.begin();
+    };
+    std::stable_sort(pending_.begin(), pending_.end(),
+                     [&rank](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    for (const auto& tensor : pending_) {
+      module_.register_parameter(tensor.name, tensor.value, tensor.is_buffer);
+    }
+    pending_.clear();
+  }
+
   void record_layer(const ExportContext& ctx) {
     nlohmann::json layer;
     layer["path"] = ctx.path_;
@@ -410,9 +214,18 @@ class ExportWriter {
     layers_.push_back(layer);
   }
 
+  // A tensor a hook stored, registered once its module's hook has run.
+  struct PendingTensor {
+    std::string name;
+    at::Tensor value;
+    bool is_buffer;
+    const c10::TensorImpl* source;  // the module's own tensor it copies
+  };
+
   ExportKind kind_;
   torch::jit::Module module_;
   std::set<std::string> names_;
+  std::vector<PendingTensor> pending_;
   std::vector<std::string> body_;
   nlohmann::json layers_ = nlohmann::json::array();
   int64_t next_local_ = 0;
@@ -469,9 +282,15 @@ void ExportContext::unsupported(const std::string& reason) const {
   C10_THROW_ERROR(
       Error, c10::str(detail::function_name(kind_), ": unsupported module ", type_name_, " at '",
                       path_, "'", reason.empty() ? "" : " " + reason,
-                      "; supported are torch::nn::Sequential of ", detail::supported_modules(),
-                      ", and modules that implement bayesnn::ScriptExportable (see "
+                      "; supported are torch::nn::Sequential of ", detail::torch_exported_modules(),
+                      ", bayesnn::BayesModules that override export_torchscript (every bayesnn "
+                      "layer does), and modules that implement bayesnn::ScriptExportable (see "
                       "bayesnn/export.h)"));
+}
+
+// The hook's default: a Bayesian module the exporter cannot know.
+void BayesModule::export_torchscript(ExportContext& ctx) const {
+  ctx.unsupported("(a BayesModule that does not override export_torchscript)");
 }
 
 void export_posterior_mean(const torch::nn::Module& model, const std::string& path,

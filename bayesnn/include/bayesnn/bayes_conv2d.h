@@ -66,6 +66,8 @@ class BayesConv2dImpl : public BayesLayer<BayesConv2dImpl> {
   /// Writes the initial values: means as torch::nn::Conv2d, log-sigmas `log_sigma_init`.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
+  /// Exports the layer as one `torch.conv2d` with its variational weight and bias.
+  void export_torchscript(ExportContext& ctx) const override;
 
   /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
   /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`); input [N, in_channels, H,

@@ -56,6 +56,8 @@ class BayesLinearImpl : public BayesLayer<BayesLinearImpl> {
   /// Writes the initial values: means as torch::nn::Linear, log-sigmas `log_sigma_init`.
   void reset_parameters();
   void pretty_print(std::ostream& stream) const override;
+  /// Exports the layer as one `torch.linear` with its variational weight and bias.
+  void export_torchscript(ExportContext& ctx) const override;
 
   /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
   /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`).

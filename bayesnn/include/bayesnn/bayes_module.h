@@ -14,13 +14,16 @@
 
 namespace bayesnn {
 
+class ExportContext;
+
 /// The interface every Bayesian module implements: the extension point of bayesnn.
 ///
 /// A Bayesian module derives from a torch module and this class. `kl_divergence(model)` and
 /// `set_mode(model, mode)` find it anywhere in a model through `torch::nn::Module::modules()`,
 /// so a user's own module trains alongside the built-in layers without any registration. A
 /// module that registers its variational tensors with `register_variational` gets `kl()` and
-/// `set_mode()` from this class; one with other stochastic state overrides them.
+/// `set_mode()` from this class; one with other stochastic state overrides them. The exporter
+/// reaches every Bayesian module, built-in or a user's, through `export_torchscript`.
 ///
 /// Example:
 /// ```
@@ -51,6 +54,12 @@ class BayesModule {
   /// each registered variational tensor take (`Mode::kFrozen`) or release its held draw;
   /// override to propagate other state.
   virtual void set_mode(Mode mode);
+
+  /// The export hook (`export_posterior_mean`, `export_predictive`; see `bayesnn/export.h`):
+  /// writes TorchScript statements that read this module's input from `x` and assign its output
+  /// to `x`, its variational tensors drawn with `ctx.variational(...)`. The default throws the
+  /// exporter's "unsupported module" error: a module that is to be exported overrides it.
+  virtual void export_torchscript(ExportContext& ctx) const;
 
   /// The current mode (`Mode::kSample` after construction).
   Mode mode() const { return mode_; }

@@ -4,6 +4,7 @@
 /// This header includes every public header; `namespace bnn = bayesnn;` reads well.
 
 #include "bayesnn/atomic_file.h"
+#include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_layer.h"
 #include "bayesnn/bayes_linear.h"

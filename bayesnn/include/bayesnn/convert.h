@@ -1,19 +1,63 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include <ATen/ATen.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 #include <torch/nn/modules/container/sequential.h>
 
 #include "bayesnn/estimator.h"
 #include "bayesnn/prior.h"
+#include "bayesnn/variational_tensor.h"
 
 namespace bayesnn {
+
+class ConvertContext;
+
+/// A conversion hook of `to_bayesian`: which trained modules it converts (`matches`) and the
+/// Bayesian module it makes of one (`convert`), or `ctx.keep(why)` where it cannot. bayesnn's
+/// layers convert through hooks of this kind (torch::nn::Linear, Conv1d, Conv2d); a user's are
+/// given to `ConvertOptions::conversions` and take precedence. Make one with `conversion<T>`.
+struct Conversion {
+  std::function<bool(const torch::nn::Module&)> matches;
+  std::function<std::optional<torch::nn::AnyModule>(const torch::nn::Module&, ConvertContext&)>
+      convert;
+};
+
+/// The conversion of the trained modules of type `Trained` (and its subclasses) by `convert`.
+///
+/// Example (a user's `MyBayesConv1d` for torch's Conv1d, its means at the trained weights; the
+/// hook in `tests/extension_test.cpp`):
+/// ```
+/// auto to_mine = bayesnn::conversion<torch::nn::Conv1dImpl>(
+///     [](const torch::nn::Conv1dImpl& conv, bayesnn::ConvertContext& ctx)
+///         -> std::optional<torch::nn::AnyModule> {
+///       const auto& o = conv.options;
+///       if (o.stride()->at(0) != 1) return ctx.keep("strides: MyBayesConv1d does not");
+///       MyBayesConv1d layer(o.in_channels(), o.out_channels(), o.kernel_size()->at(0));
+///       ctx.start_at(*layer, conv.weight, conv.bias);
+///       return torch::nn::AnyModule(layer);
+///     });
+/// auto bnn = bayesnn::to_bayesian(net, bayesnn::ConvertOptions().conversions({to_mine}));
+/// ```
+template <typename Trained>
+Conversion conversion(
+    std::function<std::optional<torch::nn::AnyModule>(const Trained&, ConvertContext&)> convert) {
+  return {[](const torch::nn::Module& module) {
+            return dynamic_cast<const Trained*>(&module) != nullptr;
+          },
+          [convert = std::move(convert)](const torch::nn::Module& module, ConvertContext& ctx) {
+            return convert(dynamic_cast<const Trained&>(module), ctx);
+          }};
+}
 
 /// How `to_bayesian` builds the Bayesian layers. The posterior means always start at the
 /// trained weights, so the converted network's posterior mean is the trained network.
@@ -41,6 +85,9 @@ struct ConvertOptions {
   /// Whether a module that cannot be converted (see `to_bayesian`) is an error (`ConvertError`)
   /// rather than kept deterministic and listed in the report.
   TORCH_ARG(bool, strict) = true;
+  /// Conversions of further module types (a user's Bayesian layer for a torch layer), tried in
+  /// order before bayesnn's own.
+  TORCH_ARG(std::vector<Conversion>, conversions) = {};
 };
 
 /// What `to_bayesian` did with each module that holds trained parameters.
@@ -60,6 +107,51 @@ struct ConvertReport {
   std::string to_string() const;
 };
 
+namespace detail {
+class Converter;
+}  // namespace detail
+
+/// What a conversion hook (`Conversion`) gets: the options, where the module is, and the steps
+/// every conversion shares (the prior, the posterior started at the trained tensors).
+class ConvertContext {
+ public:
+  /// The options of this `to_bayesian` call (estimator, `log_sigma_init`, ...).
+  const ConvertOptions& options() const { return options_; }
+  /// The module's path in the model ("features.0"; "" for the model itself).
+  const std::string& path() const { return path_; }
+
+  /// The prior of every converted tensor: the options' `prior`, or with `moped_prior` a
+  /// `Prior::gaussian` that `start_at` centres on the trained tensor.
+  Prior prior() const;
+
+  /// Starts q at the trained tensor: its mean at `trained`, its sigmas at `log_sigma_init` or
+  /// MOPED's max(delta·|w|, floor) (and MOPED's prior there). Nothing where q is undefined.
+  void start_at(const VariationalTensor& q, const at::Tensor& trained) const;
+
+  /// `start_at` of a BayesLayer's weight and bias, after moving `layer` to the device and dtype
+  /// of `weight`.
+  template <typename Layer>
+  void start_at(Layer& layer, const at::Tensor& weight, const at::Tensor& bias) const {
+    layer.to(weight.device(), weight.scalar_type());
+    start_at(layer.weight, weight);
+    start_at(layer.bias, bias);
+  }
+
+  /// A hook's answer where the module cannot be converted: it stays deterministic and `why`
+  /// goes into the report (and, in strict mode, the `ConvertError`).
+  std::nullopt_t keep(std::string why);
+
+ private:
+  friend class detail::Converter;
+  ConvertContext(const ConvertOptions& options, ConvertReport& report,
+                 const torch::nn::Module& module, std::string path);
+
+  const ConvertOptions& options_;
+  ConvertReport& report_;
+  const torch::nn::Module& module_;
+  std::string path_;
+};
+
 /// `to_bayesian` met modules it cannot convert in strict mode; the message lists each, the
 /// report has them all.
 class ConvertError : public std::runtime_error {
@@ -71,21 +163,24 @@ class ConvertError : public std::runtime_error {
   ConvertReport report_;
 };
 
-/// A Bayesian copy of a trained network: every `torch::nn::Linear` and `torch::nn::Conv2d` in a
-/// `torch::nn::Sequential` (at any depth, also inside a user's module) becomes a `BayesLinear` /
-/// `BayesConv2d` with the options' prior and estimator, its shapes, stride, padding, dilation,
-/// groups and bias carried over and its posterior means at the trained weights (sigmas by
-/// `log_sigma_init` or MOPED); every other module is deep-copied (`clone()`), so `model` is
-/// untouched. The copy is on the device, and has the dtype, of `model`.
+/// A Bayesian copy of a trained network: every module in a `torch::nn::Sequential` (at any depth,
+/// also inside a user's module) that a conversion hook matches becomes its Bayesian layer, with
+/// the options' prior and estimator and its posterior means at the trained weights (sigmas by
+/// `log_sigma_init` or MOPED): bayesnn's hooks make `torch::nn::Linear`, `Conv1d` and `Conv2d` a
+/// `BayesLinear`, `BayesConv1d` and `BayesConv2d` (shapes, stride, padding, dilation, groups and bias carried
+/// over), the options' `conversions` add a user's. Every other module is
+/// deep-copied (`clone()`), so `model` is untouched. The copy is on the device, and has the
+/// dtype, of `model`.
 ///
 /// What cannot be converted is never skipped silently: in strict mode (the default) it throws
 /// `ConvertError` listing each by path and type; with `strict(false)` it stays deterministic and
-/// `report` lists it. These are: a layer without a Bayesian counterpart that holds parameters
-/// (Conv1d, ConvTranspose2d, BatchNorm, Embedding, ...); a user's module with parameters of its
-/// own (its forward computes with them); a Linear or Conv2d held by a module other than a
-/// Sequential (a user's module, ModuleList, ModuleDict): C++ calls such a child through its
-/// static type, so only a Sequential's layers can be replaced; a Conv2d padding otherwise than
-/// with zeros or asymmetrically. Bayesian modules already in `model` are copied as they are.
+/// `report` lists it. These are: a layer without a conversion that holds parameters (Conv3d,
+/// ConvTranspose2d, BatchNorm, Embedding, ...); a user's module with parameters of its own (its
+/// forward computes with them); a convertible layer held by a module other than a Sequential (a
+/// user's module, ModuleList, ModuleDict): C++ calls such a child through its static type, so
+/// only a Sequential's layers can be replaced; what a hook refuses (a Conv1d or Conv2d padding otherwise
+/// than with zeros or asymmetrically). Bayesian modules already in `model` are copied as they
+/// are.
 ///
 /// Example:
 /// ```
@@ -100,16 +195,17 @@ torch::nn::Sequential to_bayesian(const torch::nn::Sequential& model,
                                   ConvertReport* report = nullptr);
 
 /// The same for any module (it must be clonable: derived from `torch::nn::Cloneable`); a
-/// `Linear` or `Conv2d` itself becomes its Bayesian layer.
+/// module a conversion matches (a `Linear`, `Conv2d`, ...) itself becomes its Bayesian layer.
 std::shared_ptr<torch::nn::Module> to_bayesian(const torch::nn::Module& model,
                                                const ConvertOptions& options = {},
                                                ConvertReport* report = nullptr);
 
 /// Loads a trained network's parameters and buffers into `model` from `path`: a bayesnn
 /// checkpoint (`Trainer::save_checkpoint`, its checksum verified; by name) or a TorchScript file
-/// (`torch.jit.save` in Python, `export_posterior_mean`; in order, as `model` registers them,
-/// with every count and shape checked; of the buffers the floating-point ones, the running
-/// statistics, not counters). Throws naming the file and the first mismatch.
+/// (`torch.jit.save` in Python, `export_posterior_mean`, which stores each module's tensors in
+/// this order; in order, as `model` registers them, with every count and shape checked; of the
+/// buffers the floating-point ones, the running statistics, not counters). Throws naming the
+/// file and the first mismatch.
 ///
 /// Example:
 /// ```

@@ -78,10 +78,10 @@ class ExportWriter;
 
 class ExportContext;
 
-/// A module that writes its own TorchScript forward when the model is exported
-/// (`export_posterior_mean`, `export_predictive`): the export hook of modules the exporter does
-/// not know (BayesLinear, BayesConv2d and torch's common layers it knows). A user's module opts
-/// in by deriving from this class as well.
+/// A deterministic module that writes its own TorchScript forward when the model is exported
+/// (`export_posterior_mean`, `export_predictive`). A user's module opts in by deriving from this
+/// class as well. Bayesian modules have the same hook already, `BayesModule::export_torchscript`
+/// (every bayesnn layer overrides it); torch's common layers the exporter knows itself.
 ///
 /// Example:
 /// ```
@@ -105,13 +105,16 @@ class ScriptExportable {
   virtual void export_torchscript(ExportContext& ctx) const = 0;
 };
 
-/// What a module's export hook (`ScriptExportable::export_torchscript`) writes into: one
-/// module's part of the exported forward.
+/// What a module's export hook (`BayesModule::export_torchscript`,
+/// `ScriptExportable::export_torchscript`) writes into: one module's part of the exported
+/// forward.
 ///
 /// The exported forward is one flat TorchScript function. A module's statements read its
 /// input from the variable `x` and assign its output to `x`. Tensors live in the exported
-/// module under names derived from the module's path, so two modules never collide; names
-/// that start with `_` are reserved for the exporter (use `local()` for temporaries). In the
+/// module under names derived from the module's path, so two modules never collide, and in the
+/// order the module registers them (the order `load_trained` reads a file in), whatever order
+/// the hook stores them in; names that start with `_` are reserved for the exporter (use
+/// `local()` for temporaries). In the
 /// predictive the statements run once per posterior sample, so `variational()` draws anew each
 /// sample.
 ///
@@ -182,10 +185,11 @@ class ExportContext {
 /// Writes the posterior-mean network of `model` as a TorchScript file at `path`: its
 /// `forward(x)` returns the model's output in `Mode::kMean` (logits), taking the same input
 /// layout as the C++ model. `model` is a `torch::nn::Sequential` (nested ones too) of
-/// BayesLinear, BayesConv2d, Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout (identity),
-/// BatchNorm1d/2d (running statistics), Identity, the common activations (ReLU, ReLU6,
-/// LeakyReLU, ELU, SELU, GELU, SiLU, Tanh, Sigmoid, Softplus, Softmax, LogSoftmax), and any
-/// `ScriptExportable` module; anything else throws an error naming the module's type and path.
+/// Bayesian modules that override `BayesModule::export_torchscript` (every bayesnn layer, and a
+/// user's), `ScriptExportable` modules, and torch's Linear, Conv1d, Conv2d, MaxPool2d,
+/// AvgPool2d, Flatten, Dropout (identity), BatchNorm1d/2d (running statistics), Identity and
+/// common activations (ReLU, ReLU6, LeakyReLU, ELU, SELU, GELU, SiLU, Tanh, Sigmoid, Softplus,
+/// Softmax, LogSoftmax); anything else throws an error naming the module's type and path.
 /// The tensors are stored on the CPU; metadata goes to `kExportMetadataFile`. The file is
 /// written to a temporary name and renamed, so a failure leaves no partial file.
 ///
