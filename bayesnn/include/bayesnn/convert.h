@@ -167,10 +167,9 @@ class ConvertError : public std::runtime_error {
 /// also inside a user's module) that a conversion hook matches becomes its Bayesian layer, with
 /// the options' prior and estimator and its posterior means at the trained weights (sigmas by
 /// `log_sigma_init` or MOPED): bayesnn's hooks make `torch::nn::Linear`, `Conv1d` and `Conv2d` a
-/// `BayesLinear`, `BayesConv1d` and `BayesConv2d` (shapes, stride, padding, dilation, groups and bias carried
-/// over), the options' `conversions` add a user's. Every other module is
-/// deep-copied (`clone()`), so `model` is untouched. The copy is on the device, and has the
-/// dtype, of `model`.
+/// `BayesLinear`, `BayesConv1d` and `BayesConv2d` (shapes, stride, padding, dilation, groups and
+/// bias carried over), the options' `conversions` add a user's. Every other module is deep-copied
+/// (`clone()`), so `model` is untouched. The copy is on the device, and has the dtype, of `model`.
 ///
 /// What cannot be converted is never skipped silently: in strict mode (the default) it throws
 /// `ConvertError` listing each by path and type; with `strict(false)` it stays deterministic and
@@ -178,9 +177,9 @@ class ConvertError : public std::runtime_error {
 /// ConvTranspose2d, BatchNorm, Embedding, ...); a user's module with parameters of its own (its
 /// forward computes with them); a convertible layer held by a module other than a Sequential (a
 /// user's module, ModuleList, ModuleDict): C++ calls such a child through its static type, so
-/// only a Sequential's layers can be replaced; what a hook refuses (a Conv1d or Conv2d padding otherwise
-/// than with zeros or asymmetrically). Bayesian modules already in `model` are copied as they
-/// are.
+/// only a Sequential's layers can be replaced; what a hook refuses (a Conv1d or Conv2d padding
+/// otherwise than with zeros or asymmetrically). Bayesian modules already in `model` are copied as
+/// they are.
 ///
 /// Example:
 /// ```
