@@ -16,8 +16,8 @@
 namespace bnn = bayesnn;
 
 // --- The user's layer ----------------------------------------------------------------------
-struct BayesConv1dImpl : bnn::BayesLayer<BayesConv1dImpl>, bnn::ScriptExportable {
-  BayesConv1dImpl(int64_t in, int64_t out, int64_t kernel, bnn::Estimator estimator)
+struct UserConv1dImpl : bnn::BayesLayer<UserConv1dImpl> {
+  UserConv1dImpl(int64_t in, int64_t out, int64_t kernel, bnn::Estimator estimator)
       : in_(in), out_(out), kernel_(kernel), estimator_(estimator) {
     reset();
   }
@@ -38,7 +38,7 @@ struct BayesConv1dImpl : bnn::BayesLayer<BayesConv1dImpl>, bnn::ScriptExportable
   int64_t in_, out_, kernel_;
   bnn::Estimator estimator_;
 };
-TORCH_MODULE(BayesConv1d);
+TORCH_MODULE(UserConv1d);
 
 // Its conversion hook (convert.h's example): a trained torch::nn::Conv1d becomes this layer.
 bnn::Conversion to_user_conv1d() {
@@ -46,8 +46,8 @@ bnn::Conversion to_user_conv1d() {
       [](const torch::nn::Conv1dImpl& conv,
          bnn::ConvertContext& ctx) -> std::optional<torch::nn::AnyModule> {
         const auto& o = conv.options;
-        if (o.stride()->at(0) != 1) return ctx.keep("strides: the user's BayesConv1d does not");
-        BayesConv1d layer(o.in_channels(), o.out_channels(), o.kernel_size()->at(0),
+        if (o.stride()->at(0) != 1) return ctx.keep("strides: this UserConv1d does not");
+        UserConv1d layer(o.in_channels(), o.out_channels(), o.kernel_size()->at(0),
                           ctx.options().estimator());
         ctx.start_at(*layer, conv.weight, conv.bias);
         return torch::nn::AnyModule(layer);
@@ -55,7 +55,7 @@ bnn::Conversion to_user_conv1d() {
 }
 // --------------------------------------------------------------------------------------------
 
-TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in layers",
+TEST_CASE("Extension: a user's own Conv1d layer trains alongside the built-in layers",
           "[extension]") {
   torch::manual_seed(40);
   // Task: is the 1-D signal's bump on the left or the right half?
@@ -68,7 +68,7 @@ TEST_CASE("Extension: a user-written BayesConv1d trains alongside the built-in l
 
   for (auto estimator : {bnn::Estimator::kReparameterization,
                          bnn::Estimator::kLocalReparameterization, bnn::Estimator::kFlipout}) {
-    torch::nn::Sequential model(BayesConv1d(1, 4, 3, estimator), torch::nn::ReLU(),
+    torch::nn::Sequential model(UserConv1d(1, 4, 3, estimator), torch::nn::ReLU(),
                                 torch::nn::Flatten(),
                                 bnn::BayesLinear(bnn::BayesLinearOptions(4 * (length - 2), 2)));
     CHECK(bnn::count_bayes_modules(*model) == 2);
@@ -107,10 +107,10 @@ TEST_CASE("Extension: a user's conversion hook makes a trained torch layer the u
   bnn::ConvertReport report;
   const auto options = bnn::ConvertOptions().conversions({to_user_conv1d()});
   auto bayesian = bnn::to_bayesian(net, options, &report);
-  REQUIRE(bayesian->ptr(0)->as<BayesConv1d>() != nullptr);  // the user's layer, not bayesnn's
+  REQUIRE(bayesian->ptr(0)->as<UserConv1d>() != nullptr);  // the user's layer, not bayesnn's
   CHECK(bayesian->ptr(3)->as<bnn::BayesLinear>() != nullptr);
   REQUIRE(report.converted.size() == 2);
-  CHECK(report.converted[0].what == "BayesConv1d");
+  CHECK(report.converted[0].what == "UserConv1d");
   bnn::set_mode(*bayesian, bnn::Mode::kMean);
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({5, 1, 16});
@@ -119,5 +119,5 @@ TEST_CASE("Extension: a user's conversion hook makes a trained torch layer the u
   torch::nn::Sequential strided(torch::nn::Conv1d(torch::nn::Conv1dOptions(1, 4, 3).stride(2)));
   REQUIRE_THROWS_WITH(
       bnn::to_bayesian(strided, options),
-      Catch::Contains("\n  0 (torch::nn::Conv1dImpl): strides: the user's BayesConv1d does not"));
+      Catch::Contains("\n  0 (torch::nn::Conv1dImpl): strides: this UserConv1d does not"));
 }
