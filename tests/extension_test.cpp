@@ -48,7 +48,7 @@ bnn::Conversion to_user_conv1d() {
         const auto& o = conv.options;
         if (o.stride()->at(0) != 1) return ctx.keep("strides: this UserConv1d does not");
         UserConv1d layer(o.in_channels(), o.out_channels(), o.kernel_size()->at(0),
-                          ctx.options().estimator());
+                         ctx.options().estimator());
         ctx.start_at(*layer, conv.weight, conv.bias);
         return torch::nn::AnyModule(layer);
       });
