@@ -40,8 +40,9 @@ std::vector<Layer> layers(Arch arch) {
 }
 
 bayesnn::Prior prior_of(const Variant& variant) {
-  return variant.prior == "hierarchical" ? bayesnn::Prior::hierarchical(1.0)
-                                         : bayesnn::Prior::fixed(0.1);
+  if (variant.prior == "hierarchical") return bayesnn::Prior::hierarchical(1.0);
+  if (variant.prior == "group-horseshoe") return bayesnn::Prior::group_horseshoe();
+  return bayesnn::Prior::fixed(0.1);
 }
 
 double products_per_layer(const Variant& variant) {
@@ -63,7 +64,7 @@ std::vector<Variant> variants_of(Arch arch) {
   for (auto estimator :
        {bayesnn::Estimator::kReparameterization, bayesnn::Estimator::kLocalReparameterization,
         bayesnn::Estimator::kFlipout}) {
-    for (const char* prior : {"fixed", "hierarchical"})
+    for (const char* prior : {"fixed", "hierarchical", "group-horseshoe"})
       variants.push_back({arch, estimator, prior});
   }
   return variants;
@@ -74,7 +75,8 @@ Variant parse_variant(const std::string& name) {
   std::stringstream stream(name);
   for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
   const bool det = parts.size() == 2 && parts[1] == "det";
-  const bool bayesian = parts.size() == 3 && (parts[2] == "fixed" || parts[2] == "hierarchical");
+  const bool bayesian = parts.size() == 3 && (parts[2] == "fixed" || parts[2] == "hierarchical" ||
+                                              parts[2] == "group-horseshoe");
   TORCH_CHECK((det || bayesian) && (parts[0] == "mlp" || parts[0] == "cnn"),
               "bench: bad variant name '", name, "'");
   Variant variant;

@@ -25,7 +25,7 @@ std::string to_string(Arch arch);
 struct Variant {
   Arch arch = Arch::kMlp;
   std::optional<bayesnn::Estimator> estimator;  ///< unset: the deterministic network
-  std::string prior = "fixed";                  ///< "fixed" (N(0, 0.1²)) or "hierarchical"
+  std::string prior = "fixed";  ///< "fixed" (N(0, 0.1²)), "hierarchical" or "group-horseshoe"
 
   bool bayesian() const { return estimator.has_value(); }
   /// "mlp/det", "mlp/local/fixed", "cnn/flipout/hierarchical", ...

@@ -34,11 +34,13 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <torch/script.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/atomic_file.h"
 #include "bayesnn/blas_threads.h"
+#include "bayesnn/compress.h"
 #include "bayesnn/convert.h"
 #include "bayesnn/dataset.h"
 #include "bayesnn/estimator.h"
@@ -246,6 +248,8 @@ bnn::experiment::NetworkSpec network_spec(const ExperimentOptions& options) {
   spec.mixture_sigma1 = options.mixture_sigma1;
   spec.mixture_sigma2 = options.mixture_sigma2;
   spec.init_log_sigma = options.init_log_sigma;
+  spec.group_tau0 = options.group_tau0;
+  spec.group_init_log_sd = options.group_init_log_sd;
   return spec;
 }
 
@@ -253,7 +257,7 @@ bnn::experiment::NetworkSpec network_spec(const ExperimentOptions& options) {
 // converted (to_bayesian) with the options' prior (or MOPED's), estimator and initial sigmas.
 torch::nn::Sequential convert_twin(const ExperimentOptions& options) {
   auto spec = network_spec(options);
-  spec.model = bnn::experiment::is_cnn(options.model) ? "det-cnn" : "det-mlp";
+  spec.model = bnn::experiment::twin_of(options.model);
   auto twin = bnn::experiment::build_network(spec);
   bnn::load_trained(options.from_deterministic, *twin);
   auto convert = bnn::ConvertOptions()
@@ -569,17 +573,94 @@ json write_report(const torch::nn::Sequential& net, const Data& data,
 
 // --- Exports -----------------------------------------------------------------------------------
 
-// The posterior-mean network and the sampling predictive as TorchScript files (on the CPU).
-void export_networks(torch::nn::Sequential net, const json& metrics, const OutputFiles& files,
-                     const ExperimentOptions& options) {
+// The metadata of the exported files.
+bnn::ExportMetadata export_metadata(const json& metrics, const ExperimentOptions& options) {
   bnn::ExportMetadata metadata;
   metadata.training_command = options.command;
   metadata.extra["model"] = options.model;
   metadata.extra["data"] = metrics.at("data").get<std::string>();
   metadata.extra["accuracy"] = fmt::format("{:.4f}", metrics.at("accuracy").get<double>());
+  return metadata;
+}
+
+// The posterior-mean network and the sampling predictive as TorchScript files (on the CPU).
+void export_networks(torch::nn::Sequential net, const json& metrics, const OutputFiles& files,
+                     const ExperimentOptions& options) {
+  const auto metadata = export_metadata(metrics, options);
   net->to(torch::kCPU);
   bnn::export_posterior_mean(net, files.dir + "/posterior_mean.pt", metadata);
   bnn::export_predictive(net, files.dir + "/predictive.pt", test_samples(options), metadata);
+}
+
+// --- Compression -------------------------------------------------------------------------------
+
+// The best of three timed forwards of a TorchScript file over `images`, in seconds.
+double scripted_forward_seconds(const std::string& path, const torch::Tensor& images,
+                                int64_t batch) {
+  auto module = torch::jit::load(path);
+  torch::NoGradGuard no_grad;
+  double best = INFINITY;
+  for (int repeat = 0; repeat < 3; ++repeat) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int64_t i = 0; i < images.size(0); i += batch) {
+      module.forward({images.slice(0, i, std::min(i + batch, images.size(0)))});
+    }
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return best;
+}
+
+// --compress: the network without the units its group scales switch off, exported as
+// compressed.pt (its posterior mean, the same input as posterior_mean.pt), and metrics.json's
+// "compression": the units and weights kept, the compressed predictive's accuracy, NLL and
+// ECE on the test set, and both exports' size and forward time.
+json compression_metrics(const torch::nn::Sequential& net, const Data& data,
+                         const ExperimentOptions& options, const OutputFiles& files,
+                         const bnn::ExportMetadata& metadata) {
+  namespace metrics = bnn::metrics;
+  auto compressed = bnn::compress(net, bnn::CompressOptions()
+                                           .max_log_alpha(options.compress_max_log_alpha)
+                                           .min_scale(options.compress_min_scale));
+  compressed.network->to(torch::kCPU);
+  const std::string path = files.dir + "/compressed.pt";
+  bnn::export_posterior_mean(compressed.network, path, metadata);
+
+  const auto predict = predict_options(options, torch::kCPU);
+  const auto test =
+      bnn::experiment::evaluate(bnn::Model(compressed.network), data.test.inputs.cpu(),
+                                test_samples(options), options.prediction == "mode", predict);
+  const auto labels = data.test.targets.cpu();
+  json units = json::array(), layers = json::array();
+  for (const auto& layer : compressed.report.layers) {
+    units.push_back(layer.units_kept);
+    layers.push_back({{"layer", layer.path},
+                      {"units", layer.units},
+                      {"units_kept", layer.units_kept},
+                      {"weights", layer.weights},
+                      {"weights_kept", layer.weights_kept}});
+  }
+  const auto images = data.test.inputs.cpu();
+  const auto full = files.dir + "/posterior_mean.pt";
+  return {
+      {"units_kept", units},
+      {"weights_kept", compressed.report.kept_fraction()},
+      {"ratio", compressed.report.ratio()},
+      {"accuracy", test.predicted.eq(labels).to(torch::kFloat64).mean().item<double>()},
+      {"nll", metrics::nll(test.probs, labels)},
+      {"ece", metrics::expected_calibration_error(test.probs, labels, kCalibrationBins)},
+      {"layers", layers},
+      {"rule",
+       {{"max_log_alpha", options.compress_max_log_alpha},
+        {"min_scale", options.compress_min_scale}}},
+      {"export",
+       {{"posterior_mean_bytes", fs::file_size(full)},
+        {"compressed_bytes", fs::file_size(path)},
+        {"posterior_mean_forward_seconds",
+         scripted_forward_seconds(full, images, predict.batch_size())},
+        {"compressed_forward_seconds",
+         scripted_forward_seconds(path, images, predict.batch_size())}}},
+  };
 }
 
 void print_summary(const json& metrics, const ExperimentOptions& options, const std::string& out) {
@@ -619,6 +700,19 @@ int run(const ExperimentOptions& options) {
                                     distributed_record(group, options));
   export_networks(net, metrics, files, options);
   print_summary(metrics, options, files.dir);
+  if (options.compress) {
+    json with_compression = metrics;
+    const auto& compression = with_compression["compression"] =
+        compression_metrics(net, data, options, files, export_metadata(metrics, options));
+    bnn::write_text_atomically(files.dir + "/metrics.json", with_compression.dump(2) + "\n",
+                               "the metrics");
+    fmt::print(
+        "compressed: units kept {} per layer, {:.2f} % of the weights ({:.1f}x fewer), "
+        "accuracy {:.2f} %, ECE {:.2f} %; wrote {}/compressed.pt\n",
+        compression.at("units_kept").dump(), 100 * compression.at("weights_kept").get<double>(),
+        compression.at("ratio").get<double>(), 100 * compression.at("accuracy").get<double>(),
+        100 * compression.at("ece").get<double>(), files.dir);
+  }
   return 0;
 }
 

@@ -1,5 +1,6 @@
 #include "networks.h"
 
+#include <fmt/format.h>
 #include <torch/torch.h>
 
 #include "bayesnn/bayes_conv2d.h"
@@ -12,10 +13,25 @@ namespace {
 
 constexpr int64_t kClasses = 10;
 constexpr int64_t kImageSide = 28;
-constexpr int64_t kMlpHidden = 800;
-constexpr int64_t kCnnChannels = 32;
 constexpr int64_t kCnnKernel = 5;
-constexpr int64_t kCnnDense = 256;
+
+// A network's widths: the dense layers' (an MLP), or the convolutions' channels and the one
+// hidden dense layer's (a CNN).
+struct Architecture {
+  std::vector<int64_t> hidden;
+  int64_t conv1 = 0, conv2 = 0, dense = 0;
+};
+
+Architecture architecture(const std::string& model) {
+  const std::string base = model.substr(model.find('-') + 1);  // mlp of det-mlp and hier-mlp
+  if (base == "mlp") return {{800, 800}};
+  if (base == "lenet300") return {{300, 100}};
+  if (base == "cnn") return {{}, 32, 32, 256};
+  TORCH_CHECK(base == "lenet5", "unknown model '", model,
+              "': expected mlp, hier-mlp, det-mlp, cnn, hier-cnn, det-cnn, lenet300, "
+              "det-lenet300, lenet5 or det-lenet5");
+  return {{}, 20, 50, 500};
+}
 
 torch::nn::AnyModule activation(const std::string& name) {
   if (name == "relu") return torch::nn::AnyModule(torch::nn::ReLU());
@@ -54,39 +70,38 @@ torch::nn::AnyModule conv(const NetworkSpec& spec, int64_t in, int64_t out) {
 
 bool is_deterministic(const std::string& model) { return model.rfind("det-", 0) == 0; }
 
-bool is_cnn(const std::string& model) {
-  return model.size() >= 3 && model.compare(model.size() - 3, 3, "cnn") == 0;
-}
+bool is_cnn(const std::string& model) { return architecture(model).conv1 > 0; }
+
+std::string twin_of(const std::string& model) { return "det-" + model.substr(model.find('-') + 1); }
 
 Prior prior_of(const NetworkSpec& spec) { return prior_choice(spec.prior).build(spec); }
 
 torch::nn::Sequential build_network(const NetworkSpec& spec) {
   torch::nn::Sequential net;
-  TORCH_CHECK(spec.model == "mlp" || spec.model == "hier-mlp" || spec.model == "det-mlp" ||
-                  spec.model == "cnn" || spec.model == "hier-cnn" || spec.model == "det-cnn",
-              "unknown model '", spec.model,
-              "': expected mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn");
-  if (!is_cnn(spec.model)) {
+  const Architecture widths = architecture(spec.model);
+  if (widths.conv1 == 0) {
     net->push_back("flatten", torch::nn::Flatten());
-    net->push_back("fc1", dense(spec, kImageSide * kImageSide, kMlpHidden));
-    net->push_back("act1", activation(spec.activation));
-    net->push_back("fc2", dense(spec, kMlpHidden, kMlpHidden));
-    net->push_back("act2", activation(spec.activation));
-    net->push_back("fc3", dense(spec, kMlpHidden, kClasses));
+    int64_t in = kImageSide * kImageSide;
+    for (size_t i = 0; i < widths.hidden.size(); ++i) {
+      net->push_back(fmt::format("fc{}", i + 1), dense(spec, in, widths.hidden[i]));
+      net->push_back(fmt::format("act{}", i + 1), activation(spec.activation));
+      in = widths.hidden[i];
+    }
+    net->push_back(fmt::format("fc{}", widths.hidden.size() + 1), dense(spec, in, kClasses));
     return net;
   }
   // 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4.
   const int64_t side = ((kImageSide - kCnnKernel + 1) / 2 - kCnnKernel + 1) / 2;
-  net->push_back("conv1", conv(spec, 1, kCnnChannels));
+  net->push_back("conv1", conv(spec, 1, widths.conv1));
   net->push_back("act1", activation(spec.activation));
   net->push_back("pool1", torch::nn::MaxPool2d(2));
-  net->push_back("conv2", conv(spec, kCnnChannels, kCnnChannels));
+  net->push_back("conv2", conv(spec, widths.conv1, widths.conv2));
   net->push_back("act2", activation(spec.activation));
   net->push_back("pool2", torch::nn::MaxPool2d(2));
   net->push_back("flatten", torch::nn::Flatten());
-  net->push_back("fc1", dense(spec, kCnnChannels * side * side, kCnnDense));
+  net->push_back("fc1", dense(spec, widths.conv2 * side * side, widths.dense));
   net->push_back("act3", activation(spec.activation));
-  net->push_back("fc2", dense(spec, kCnnDense, kClasses));
+  net->push_back("fc2", dense(spec, widths.dense, kClasses));
   return net;
 }
 

@@ -64,9 +64,12 @@ void add_network_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--model", o.model,
                  "Network: mlp (784-800-800-10), cnn (conv 32@5x5, pool, conv 32@5x5, pool, "
                  "dense 256, dense 10), hier-mlp and hier-cnn (the article's names for --prior "
-                 "hierarchical), det-mlp and det-cnn (their deterministic twins: plain torch "
-                 "layers, the same schedule)")
-      ->check(CLI::IsMember({"mlp", "hier-mlp", "det-mlp", "cnn", "hier-cnn", "det-cnn"}));
+                 "hierarchical), lenet300 (784-300-100-10) and lenet5 (LeNet-5-Caffe: conv "
+                 "20@5x5, pool, conv 50@5x5, pool, dense 500, dense 10), det-mlp, det-cnn, "
+                 "det-lenet300 and det-lenet5 (their deterministic twins: plain torch layers, the "
+                 "same schedule)")
+      ->check(CLI::IsMember({"mlp", "hier-mlp", "det-mlp", "cnn", "hier-cnn", "det-cnn", "lenet300",
+                             "det-lenet300", "lenet5", "det-lenet5"}));
   std::string prior_help = "Prior of every weight and bias (mlp, cnn):";
   for (const auto& choice : prior_choices())
     prior_help += (choice.name == "fixed" ? " " : ", ") + choice.help;
@@ -80,6 +83,11 @@ void add_network_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--tau", o.tau,
                  "Scale of the HalfNormal(tau) hyperprior (hierarchical and unit-hierarchical)")
       ->check(kPositive);
+  app.add_option("--group-tau0", o.group_tau0,
+                 "group-horseshoe: scale of the global half-Cauchy C+(0, tau0)")
+      ->check(kPositive);
+  app.add_option("--group-init-log-sd", o.group_init_log_sd,
+                 "group-horseshoe, group-nj: initial log sd of the unit scales' posteriors");
   app.add_option("--mixture-pi", o.mixture_pi,
                  "Scale mixture: weight of the wide component, strictly between 0 and 1")
       ->check(kWeight);
@@ -139,6 +147,15 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--test-limit", o.test_limit,
                  "Use the first N test and OOD images (0: all; for smoke tests)")
       ->check(kCountOrZero);
+  app.add_flag("--compress", o.compress,
+               "Bayesian compression after training (--prior group-horseshoe or group-nj): write "
+               "compressed.pt, the compressed network's posterior mean, and metrics.json's "
+               "\"compression\"");
+  app.add_option("--compress-max-log-alpha", o.compress_max_log_alpha,
+                 "--compress: a unit is off where log(Var[z] / E[z]^2) is at least this");
+  app.add_option("--compress-min-scale", o.compress_min_scale,
+                 "--compress: or where |E[z]| is below this")
+      ->check(CLI::NonNegativeNumber);
 }
 
 // Where the data and the run's files are, and the processes that train.
@@ -213,7 +230,8 @@ std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
   };
   if (!o.from_deterministic.empty() && det) {
     return refuse("--from-deterministic", o.from_deterministic,
-                  "a Bayesian --model to convert the twin into (mlp, hier-mlp, cnn or hier-cnn), "
+                  "a Bayesian --model to convert the twin into (mlp, hier-mlp, cnn, hier-cnn, "
+                  "lenet300 or lenet5), "
                   "not a deterministic one");
   }
   if (o.from_deterministic.empty() && (o.moped_delta > 0 || o.moped_prior)) {
@@ -227,6 +245,11 @@ std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
   if (o.moped_prior && !o.prior.empty()) {
     return refuse("--prior", o.prior,
                   "no --prior with --moped-prior, whose prior is centred on the trained weights");
+  }
+  if (o.compress && o.prior != "group-horseshoe" && o.prior != "group-nj") {
+    return refuse("--compress", "--prior " + (o.prior.empty() ? std::string("fixed") : o.prior),
+                  "--prior group-horseshoe or group-nj: compression removes the units whose "
+                  "group scales are off");
   }
   if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
     return refuse("--init-mean-sd", fmt::format("{:g}", o.init_mean_sd),

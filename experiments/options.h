@@ -21,7 +21,7 @@ namespace bayesnn::experiment {
 /// of KL warm-up where the trainer keeps the rate constant and trains on the full ELBO from the
 /// first step (the ablation finds these two change little in five epochs).
 struct ExperimentOptions {
-  std::string model = "mlp";        ///< mlp, hier-mlp, det-mlp, cnn, hier-cnn or det-cnn
+  std::string model = "mlp";        ///< mlp, cnn, lenet300, lenet5, hier-*, det-* (networks.h)
   std::string prior;                ///< fixed, hierarchical, scale-mixture or unit-hierarchical;
                                     ///< parsed: hier-* hierarchical, det-* none, else fixed
   std::string estimator = "local";  ///< reparam, local or flipout (training)
@@ -60,8 +60,13 @@ struct ExperimentOptions {
   double moped_delta = 0;           ///< > 0: MOPED's sigmas delta·|w| (--from-deterministic)
   bool moped_prior = false;         ///< MOPED's prior, centred on the trained weights
   double moped_sigma_floor = 1e-5;  ///< the smallest MOPED sd
-  std::string preset;               ///< "" or "article"
-  std::string command;              ///< the full command line, as typed
+  double group_tau0 = 1e-5;         ///< group-horseshoe: the global half-Cauchy scale
+  double group_init_log_sd = -4.0;  ///< group priors: initial log sd of the scales' posteriors
+  bool compress = false;            ///< write compressed.pt and metrics.json's "compression"
+  double compress_max_log_alpha = 3.0;  ///< a unit is off at log α at least this
+  double compress_min_scale = 1e-3;     ///< or at |E[z]| below this
+  std::string preset;                   ///< "" or "article"
+  std::string command;                  ///< the full command line, as typed
 };
 
 /// metrics.json's "options": every option by its field name, as parsed (the command line itself
@@ -73,7 +78,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    train_limit, test_limit, eval_every, seed, device, threads,
                                    blas_threads, data, ood_data, out, resume, distributed,
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
-                                   moped_sigma_floor, preset)
+                                   moped_sigma_floor, group_tau0, group_init_log_sd, compress,
+                                   compress_max_log_alpha, compress_min_scale, preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

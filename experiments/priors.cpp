@@ -39,6 +39,21 @@ const std::vector<PriorChoice>& prior_choices() {
        [](const NetworkSpec& spec) {
          return nlohmann::json{{"tau", spec.tau}, {"init_sd", spec.prior_sd}};
        }},
+      {"group-horseshoe",
+       "group-horseshoe (non-centred, one half-Cauchy scale per input unit under a global "
+       "C+(0, group-tau0); --compress prunes the units it switches off)",
+       [](const NetworkSpec& spec) {
+         return Prior::group_horseshoe(spec.group_tau0, spec.group_init_log_sd);
+       },
+       [](const NetworkSpec& spec) {
+         return nlohmann::json{{"tau0", spec.group_tau0}, {"init_log_sd", spec.group_init_log_sd}};
+       }},
+      {"group-nj",
+       "group-nj (non-centred, one normal-Jeffreys scale per input unit; --compress prunes)",
+       [](const NetworkSpec& spec) { return Prior::group_normal_jeffreys(spec.group_init_log_sd); },
+       [](const NetworkSpec& spec) {
+         return nlohmann::json{{"init_log_sd", spec.group_init_log_sd}};
+       }},
   };
   return choices;
 }

@@ -19,6 +19,7 @@
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/bayes_module.h"
+#include "bayesnn/compress.h"
 #include "bayesnn/export.h"
 #include "bayesnn/gaussian.h"
 #include "bayesnn/version.h"
@@ -537,6 +538,18 @@ TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
   SECTION("CNN") {
     auto model = make_cnn(Prior::hierarchical(1.0), /*log_sigma_init=*/-2.0);
     check_in_python(model, torch::rand({6, 1, 28, 28}));
+  }
+  SECTION("compressed CNN with group priors") {
+    // The compressed network (units switched off in conv2 and fc1) exports its product weights.
+    auto model = make_cnn(Prior::group_horseshoe(1.0, -2.0), /*log_sigma_init=*/-2.0);
+    for (const char* layer : {"3", "7"}) {  // conv2, fc1
+      torch::NoGradGuard no_grad;
+      auto local = model->named_parameters()[std::string(layer) + ".weight_prior.local_a_mean"];
+      local.slice(0, 0, local.size(0) / 2).fill_(-40.0);
+    }
+    auto compressed = bayesnn::compress(model);
+    REQUIRE(compressed.report.ratio() > 1.5);
+    check_in_python(compressed.network, torch::rand({6, 1, 28, 28}));
   }
   SECTION("1-D CNN") {
     auto model = make_cnn1d(Prior::hierarchical(1.0), /*log_sigma_init=*/-1.5);

@@ -100,6 +100,25 @@ double readme_to_bayesian(torch::nn::Sequential& net_out) {
   return bnn::metrics::accuracy(prediction.probs, test.targets);
 }
 
+// The README's "Compressing a network", verbatim between the markers; returns the compression
+// ratio (the network is the compressed one).
+double readme_compress(torch::nn::Sequential& net_out) {
+  // BEGIN README compress
+  namespace bnn = bayesnn;
+  auto layer = [](int64_t in, int64_t out) {
+    return bnn::BayesLinear(bnn::BayesLinearOptions(in, out).prior(bnn::Prior::group_horseshoe()));
+  };
+  torch::nn::Sequential net(torch::nn::Flatten(), layer(784, 300), torch::nn::ReLU(),
+                            layer(300, 100), torch::nn::ReLU(), layer(100, 10));
+  auto train = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
+  bnn::Trainer(net, bnn::TrainerOptions().epochs(10)).fit(train);
+  auto small = bnn::compress(net);  // small.report: units and weights kept per layer, ratio()
+  bnn::export_posterior_mean(small.network, "compressed.pt");
+  // END README compress
+  net_out = small.network;
+  return small.report.ratio();
+}
+
 // Runs a README example on a synthetic MNIST (2000 training, 500 test images, separable
 // classes) under BAYESNN_DATA, seeded; returns its test accuracy and the network it built.
 double on_synthetic_mnist(uint32_t seed, double (*example)(torch::nn::Sequential&),
@@ -130,6 +149,19 @@ TEST_CASE("README: the hierarchical MLP example trains and predicts", "[readme]"
   CHECK(bayesnn::count_bayes_modules(*net) == 3);
 }
 
+TEST_CASE("README: the compression example trains, compresses and exports", "[readme]") {
+  // In a directory of its own: the example writes compressed.pt where it runs.
+  bayesnn::test::TempDir dir;
+  const auto previous = fs::current_path();
+  fs::current_path(dir.path());
+  torch::nn::Sequential net;
+  const double ratio = on_synthetic_mnist(84, readme_compress, net);
+  fs::current_path(previous);
+  CHECK(ratio >= 1.0);
+  CHECK(bayesnn::count_bayes_modules(*net) == 3);
+  CHECK(fs::file_size(dir.file("compressed.pt")) > 0);
+}
+
 TEST_CASE("README: holds the examples that the tests compile, verbatim", "[readme]") {
   const fs::path source(BAYESNN_SOURCE_DIR);
   const auto readme = stripped(read_text(source / "README.md"));
@@ -143,6 +175,12 @@ TEST_CASE("README: holds the examples that the tests compile, verbatim", "[readm
   SECTION("to_bayesian") {
     const auto example = stripped(read_text(source / "tests" / "readme_test.cpp"),
                                   "// BEGIN README to_bayesian", "// END README");
+    REQUIRE_FALSE(example.empty());
+    CHECK(readme.find(example) != std::string::npos);
+  }
+  SECTION("compress") {
+    const auto example = stripped(read_text(source / "tests" / "readme_test.cpp"),
+                                  "// BEGIN README compress", "// END README");
     REQUIRE_FALSE(example.empty());
     CHECK(readme.find(example) != std::string::npos);
   }

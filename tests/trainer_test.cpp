@@ -180,6 +180,8 @@ TEST_CASE("Trainer: N epochs straight equal N/2, checkpoint, resume, N/2 bit for
   SECTION("hierarchical") {}
   SECTION("unit_hierarchical") { prior = bnn::Prior::unit_hierarchical(); }
   SECTION("scale_mixture") { prior = bnn::Prior::scale_mixture(); }
+  SECTION("group_horseshoe") { prior = bnn::Prior::group_horseshoe(); }
+  SECTION("group_normal_jeffreys") { prior = bnn::Prior::group_normal_jeffreys(); }
   const auto small_mlp = [&] { return ::small_mlp(prior); };
   bayesnn::test::TempDir dir;
   auto train = two_blobs(300, 56);

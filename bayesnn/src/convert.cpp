@@ -226,7 +226,9 @@ Prior ConvertContext::prior() const {
 void ConvertContext::start_at(const VariationalTensor& q, const at::Tensor& trained) const {
   if (!q.defined()) return;
   at::NoGradGuard no_grad;
-  q.mean().copy_(trained);
+  // A product tensor w = z ∘ v starts with its posterior mean E[z] ∘ mean at the trained values.
+  const auto scales = q.group_scales();
+  q.mean().copy_(scales ? trained / along_units(scales->mean(), trained.dim()) : trained);
   if (!options_.moped_delta()) return;
   const auto sd = (trained.detach().abs() * *options_.moped_delta())
                       .clamp_min(options_.moped_sigma_floor())

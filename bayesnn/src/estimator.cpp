@@ -1,5 +1,6 @@
 #include "bayesnn/estimator.h"
 
+#include <optional>
 #include <vector>
 
 #include "bayesnn/gaussian.h"
@@ -26,6 +27,18 @@ at::Tensor signs_for(const at::Tensor& t, SignLayout layout) {
   shape[1] = t.size(1);
   return random_signs(at::empty(shape, t.options()));
 }
+
+// A product weight w = z ∘ v scales the input units instead, with one draw of z per example:
+// op(x, z ∘ v) = op(x ∘ z, v) for an operator that contracts x's dimension 1 with W's (dense
+// layers, convolutions without groups).
+at::Tensor scale_input_units(const GroupScales& scales, const at::Tensor& x) {
+  TORCH_CHECK(x.dim() >= 2 && x.size(1) == scales.units(), "sample_output: the weight's ",
+              scales.units(),
+              " unit scales (a group prior scales the weight's dimension 1) do not match the "
+              "input's dimension 1 of shape ",
+              x.sizes(), "; a group prior needs an operator that contracts them (no groups)");
+  return x * along_units(scales.draw(x.size(0)), x.dim());
+}
 }  // namespace
 
 std::string to_string(Estimator estimator) {
@@ -48,8 +61,11 @@ Estimator parse_estimator(const std::string& name) {
 }
 
 at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
-                         const at::Tensor& x, const VariationalTensor& weight,
+                         const at::Tensor& input, const VariationalTensor& weight,
                          const VariationalTensor& bias) {
+  const auto scales = estimator == Estimator::kReparameterization ? std::optional<GroupScales>()
+                                                                  : weight.group_scales();
+  const auto x = scales ? scale_input_units(*scales, input) : input;
   switch (estimator) {
     case Estimator::kReparameterization:
       return op(x, weight.draw(), maybe_draw(bias));

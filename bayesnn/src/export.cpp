@@ -9,6 +9,7 @@
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
+#include <fmt/ranges.h>
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -173,7 +174,8 @@ class ExportWriter {
     }
     json["samples"] = samples;
     json["sampling"] =
-        "one weight draw mean + exp(log_sigma) * eps per posterior sample, shared by the batch";
+        "one weight draw mean + exp(log_sigma) * eps per posterior sample, shared by the batch "
+        "(a group prior's weight: that draw times one draw of its unit scales z)";
     json["outputs"] = {{"probs", "[N, C] mean class probabilities over the samples"},
                        {"entropy", "[N] predictive entropy of probs, nats"},
                        {"mutual_information",
@@ -263,7 +265,25 @@ std::string ExportContext::variational(const std::string& name, const Variationa
   if (!tensor.prior().is_empty()) {
     describe(name + "_prior_scale", fmt::format("{}", tensor.prior()->scale()));
   }
-  return variational(name, tensor.mean(), tensor.log_sigma());
+  const auto scales = tensor.group_scales();
+  if (!scales) return variational(name, tensor.mean(), tensor.log_sigma());
+  // A product tensor w = z ∘ v: its posterior mean E[z] ∘ mean, or a draw of each factor.
+  if (!sampling()) return this->tensor(name + "_mean", tensor.value(Mode::kMean));
+  const auto v = variational(name, tensor.mean(), tensor.log_sigma());
+  const auto loc = this->tensor(name + "_scale_loc", scales->loc);
+  auto u = fmt::format("{} + torch.exp({}) * torch.randn_like({})", loc,
+                       this->tensor(name + "_scale_log_sd", scales->log_sd), loc);
+  if (scales->shared_log_sd.defined()) {
+    u += fmt::format(" + torch.exp({}) * torch.randn(1, dtype={}.dtype, device={}.device)",
+                     this->tensor(name + "_scale_shared_log_sd", scales->shared_log_sd), loc, loc);
+  }
+  std::vector<std::string> shape(static_cast<size_t>(tensor.mean().dim()), "1");
+  shape[1] = "-1";
+  const auto draw = local(name);
+  emit(fmt::format("{} = {} * {}.reshape([{}])", draw, v,
+                   scales->log_normal ? "torch.exp(" + u + ")" : "(" + u + ")",
+                   fmt::join(shape, ", ")));
+  return draw;
 }
 
 std::string ExportContext::buffer(const std::string& name, const at::Tensor& value) {

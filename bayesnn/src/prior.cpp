@@ -30,6 +30,10 @@ std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_buffers(
   return {};
 }
 
+std::optional<GroupScales> PriorFamily::group_scales(const PriorModuleImpl&) const {
+  return std::nullopt;
+}
+
 Prior::Prior(std::shared_ptr<const PriorFamily> family) : family_(std::move(family)) {
   TORCH_CHECK(family_ != nullptr, "Prior: the family is empty");
 }
@@ -71,6 +75,17 @@ Prior Prior::gaussian(double mean, double sd) {
   TORCH_CHECK(std::isfinite(mean), "Prior: mean must be finite, got ", mean);
   check_positive_finite("sd", sd);
   return Prior(std::make_shared<GaussianPrior>(mean, sd));
+}
+
+Prior Prior::group_horseshoe(double tau0, double init_log_sd) {
+  check_positive_finite("tau0", tau0);
+  TORCH_CHECK(std::isfinite(init_log_sd), "Prior: init_log_sd must be finite, got ", init_log_sd);
+  return Prior(std::make_shared<GroupHorseshoePrior>(tau0, init_log_sd));
+}
+
+Prior Prior::group_normal_jeffreys(double init_log_sd) {
+  TORCH_CHECK(std::isfinite(init_log_sd), "Prior: init_log_sd must be finite, got ", init_log_sd);
+  return Prior(std::make_shared<GroupNormalJeffreysPrior>(init_log_sd));
 }
 
 std::string to_string(const Prior& prior) { return prior.family().name(); }
@@ -197,6 +212,134 @@ at::Tensor GaussianPrior::kl(const VariationalTensor& q, const PriorModuleImpl& 
 double GaussianPrior::scale(const PriorModuleImpl& module) const {
   at::NoGradGuard no_grad;
   return module.buffer("sd").square().mean().sqrt().item<double>();
+}
+
+// --- non-centred group priors ----------------------------------------------------------------
+
+namespace {
+// The units of a tensor of `shape` that a group prior scales: its dimension 1; none below two
+// dimensions.
+bool has_units(at::IntArrayRef shape) { return shape.size() >= 2; }
+
+// KL(q(v) || N(0, 1)) of the tensor's Gaussian factor.
+at::Tensor kl_standard_normal(const VariationalTensor& q) {
+  return kl_normal_zero_mean_from_sums(q.sums(), at::zeros({}, q.mean().options()),
+                                       q.mean().numel());
+}
+
+// KL(LogNormal(m, exp(log_sd)²) || Gamma(1/2, rate)), summed: -H[q] - E_q[log p], with
+// E_q[x] = exp(m + sd²/2).
+at::Tensor kl_log_normal_half_gamma(const at::Tensor& m, const at::Tensor& log_sd, double rate) {
+  const double k = 0.5;
+  auto entropy = m + 0.5 * (1.0 + std::log(2 * M_PI)) + log_sd;
+  auto log_p = k * std::log(rate) - std::lgamma(k) + (k - 1) * m -
+               rate * (m + (2.0 * log_sd).exp() / 2).exp();
+  return -(entropy + log_p).sum();
+}
+
+// KL(LogNormal(m, exp(log_sd)²) || InvGamma(1/2, scale 1)), summed, with
+// E_q[1/x] = exp(-m + sd²/2).
+at::Tensor kl_log_normal_half_inverse_gamma(const at::Tensor& m, const at::Tensor& log_sd) {
+  const double k = 0.5;
+  auto entropy = m + 0.5 * (1.0 + std::log(2 * M_PI)) + log_sd;
+  auto log_p = -std::lgamma(k) - (k + 1) * m - (-m + (2.0 * log_sd).exp() / 2).exp();
+  return -(entropy + log_p).sum();
+}
+
+// The log sd of half the sum of two log-normal components: log(sqrt(v1 + v2) / 2).
+at::Tensor half_sum_log_sd(const at::Tensor& log_sd1, const at::Tensor& log_sd2) {
+  return 0.5 * ((2.0 * log_sd1).exp() + (2.0 * log_sd2).exp()).log() - std::log(2.0);
+}
+
+double rms(const at::Tensor& values) {
+  at::NoGradGuard no_grad;
+  return values.square().mean().sqrt().item<double>();
+}
+}  // namespace
+
+std::string GroupHorseshoePrior::name() const {
+  return fmt::format("group_horseshoe(tau0={:g})", tau0);
+}
+
+std::vector<std::pair<std::string, at::Tensor>> GroupHorseshoePrior::initial_parameters(
+    at::IntArrayRef shape) const {
+  if (!has_units(shape)) return {};
+  // z starts at 1: a = tau0², b = 1/tau0² for the global scale, a = b = 1 for the local ones.
+  const int64_t units = shape[1];
+  const double log_a = 2.0 * std::log(tau0);
+  return {{"global_a_mean", scalar(log_a)},
+          {"global_a_log_sd", scalar(init_log_sd)},
+          {"global_b_mean", scalar(-log_a)},
+          {"global_b_log_sd", scalar(init_log_sd)},
+          {"local_a_mean", at::zeros({units}, at::kFloat)},
+          {"local_a_log_sd", at::full({units}, init_log_sd, at::kFloat)},
+          {"local_b_mean", at::zeros({units}, at::kFloat)},
+          {"local_b_log_sd", at::full({units}, init_log_sd, at::kFloat)}};
+}
+
+at::Tensor GroupHorseshoePrior::kl(const VariationalTensor& q,
+                                   const PriorModuleImpl& module) const {
+  auto kl = kl_standard_normal(q);
+  if (!has_units(module.shape())) return kl;
+  const auto& h = [&module](const char* name) -> const at::Tensor& { return module.hyper(name); };
+  return kl +
+         kl_log_normal_half_gamma(h("global_a_mean"), h("global_a_log_sd"), 1 / (tau0 * tau0)) +
+         kl_log_normal_half_inverse_gamma(h("global_b_mean"), h("global_b_log_sd")) +
+         kl_log_normal_half_gamma(h("local_a_mean"), h("local_a_log_sd"), 1.0) +
+         kl_log_normal_half_inverse_gamma(h("local_b_mean"), h("local_b_log_sd"));
+}
+
+std::optional<GroupScales> GroupHorseshoePrior::group_scales(const PriorModuleImpl& module) const {
+  if (!has_units(module.shape())) return std::nullopt;
+  const auto& h = [&module](const char* name) -> const at::Tensor& { return module.hyper(name); };
+  GroupScales scales;
+  scales.loc =
+      0.5 * (h("global_a_mean") + h("global_b_mean") + h("local_a_mean") + h("local_b_mean"));
+  scales.log_sd = half_sum_log_sd(h("local_a_log_sd"), h("local_b_log_sd"));
+  scales.shared_log_sd = half_sum_log_sd(h("global_a_log_sd"), h("global_b_log_sd"));
+  scales.log_normal = true;
+  return scales;
+}
+
+double GroupHorseshoePrior::scale(const PriorModuleImpl& module) const {
+  const auto scales = group_scales(module);
+  return scales ? rms(scales->mean()) : 1.0;
+}
+
+std::string GroupNormalJeffreysPrior::name() const { return "group_normal_jeffreys"; }
+
+std::vector<std::pair<std::string, at::Tensor>> GroupNormalJeffreysPrior::initial_parameters(
+    at::IntArrayRef shape) const {
+  if (!has_units(shape)) return {};
+  return {{"scale_mean", at::ones({shape[1]}, at::kFloat)},
+          {"scale_log_sd", at::full({shape[1]}, init_log_sd, at::kFloat)}};
+}
+
+at::Tensor GroupNormalJeffreysPrior::kl(const VariationalTensor& q,
+                                        const PriorModuleImpl& module) const {
+  auto kl = kl_standard_normal(q);
+  if (!has_units(module.shape())) return kl;
+  // Molchanov et al. 2017, eq. 14.
+  constexpr double k1 = 0.63576, k2 = 1.87320, k3 = 1.48695;
+  const auto log_alpha =
+      2.0 * module.hyper("scale_log_sd") - (module.hyper("scale_mean").square() + 1e-16).log();
+  const auto neg_kl =
+      k1 * (k2 + k3 * log_alpha).sigmoid() - 0.5 * at::log1p((-log_alpha).exp()) - k1;
+  return kl - neg_kl.sum();
+}
+
+std::optional<GroupScales> GroupNormalJeffreysPrior::group_scales(
+    const PriorModuleImpl& module) const {
+  if (!has_units(module.shape())) return std::nullopt;
+  GroupScales scales;
+  scales.loc = module.hyper("scale_mean");
+  scales.log_sd = module.hyper("scale_log_sd");
+  scales.log_normal = false;
+  return scales;
+}
+
+double GroupNormalJeffreysPrior::scale(const PriorModuleImpl& module) const {
+  return has_units(module.shape()) ? rms(module.hyper("scale_mean")) : 1.0;
 }
 
 // --- the module -------------------------------------------------------------------------------

@@ -78,7 +78,16 @@ const at::Tensor& VariationalTensor::log_sigma() const { return state_->log_sigm
 
 const PriorModule& VariationalTensor::prior() const { return state_->prior; }
 
-at::Tensor VariationalTensor::draw() const { return state_->fused(GaussianTerm::kDraw); }
+std::optional<GroupScales> VariationalTensor::group_scales() const {
+  if (state_->prior.is_empty()) return std::nullopt;
+  return state_->prior->group_scales();
+}
+
+at::Tensor VariationalTensor::draw() const {
+  auto draw = state_->fused(GaussianTerm::kDraw);
+  const auto scales = group_scales();
+  return scales ? draw * along_units(scales->draw(1), draw.dim()) : draw;
+}
 
 at::Tensor VariationalTensor::perturbation() const {
   return state_->fused(GaussianTerm::kPerturbation);
@@ -109,13 +118,18 @@ void VariationalTensor::set_mode(Mode mode) const {
   if (mode != Mode::kFrozen) return;
   at::NoGradGuard no_grad;
   state_->held = sample_normal(state_->mean, state_->log_sigma);
+  if (const auto scales = group_scales()) {
+    state_->held = state_->held * along_units(scales->draw(1), state_->held.dim());
+  }
 }
 
 const at::Tensor& VariationalTensor::held_draw() const { return state_->held; }
 
 at::Tensor VariationalTensor::value(Mode mode) const {
   if (!defined()) return at::Tensor();
-  return mode == Mode::kFrozen ? state_->held : state_->mean;
+  if (mode == Mode::kFrozen) return state_->held;
+  const auto scales = group_scales();
+  return scales ? state_->mean * along_units(scales->mean(), state_->mean.dim()) : state_->mean;
 }
 
 }  // namespace bayesnn

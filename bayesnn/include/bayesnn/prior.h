@@ -12,6 +12,8 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include "bayesnn/group_scales.h"
+
 namespace bayesnn {
 
 class PriorModuleImpl;
@@ -65,6 +67,12 @@ class PriorFamily {
 
   /// The prior's scale as one number, for reports: the prior sd, or its posterior mean.
   virtual double scale(const PriorModuleImpl& module) const = 0;
+
+  /// A non-centred family's posterior over per-unit scales, from the hyper-parameters in
+  /// `module`: the tensor is then a product w = z ∘ v (`GroupScales`), its Gaussian q the
+  /// posterior of v. std::nullopt (the default) for centred families, and for tensors without
+  /// units (of fewer than two dimensions: a bias).
+  virtual std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const;
 };
 
 /// e^-6, the narrow component's sd of Blundell et al.'s scale mixture (`Prior::scale_mixture`).
@@ -113,6 +121,19 @@ class Prior {
   /// centred on pretrained weights: `to_bayesian` with `moped_prior(true)`). KL in closed form
   /// (`kl_normal`). `sd` must be positive and finite, `mean` finite.
   static Prior gaussian(double mean = 0.0, double sd = 1.0);
+
+  /// Louizos et al. 2017's group horseshoe in the non-centred form: w_ij = z_j v_ij with
+  /// v ~ N(0, 1) and one scale per input unit j (a dense weight's column, a kernel's input
+  /// channel), z_j = s z̃_j, s ~ C⁺(0, tau0) shared by the tensor, z̃_j ~ C⁺(0, 1). Switching z_j
+  /// off removes the unit below (`compress`). KL in closed form (`GroupHorseshoePrior`); a
+  /// bias (no units) gets v ~ N(0, 1). `tau0` positive and finite; the scales' log-normal
+  /// posteriors start with sd exp(`init_log_sd`) and z = 1.
+  static Prior group_horseshoe(double tau0 = 1e-5, double init_log_sd = -4.0);
+  /// The group normal-Jeffreys prior (Louizos et al. 2017, BC-GNJ), non-centred: w_ij = z_j v_ij,
+  /// v ~ N(0, 1), p(z_j) ∝ 1/|z_j|, with q(z_j) = N(μ_j, σ_j²) starting at μ = 1, σ =
+  /// exp(`init_log_sd`). KL by Molchanov et al. 2017's approximation
+  /// (`GroupNormalJeffreysPrior`); a bias gets v ~ N(0, 1).
+  static Prior group_normal_jeffreys(double init_log_sd = -4.0);
 
   /// A prior of a user's family (see `PriorFamily`).
   explicit Prior(std::shared_ptr<const PriorFamily> family);
@@ -216,6 +237,41 @@ struct GaussianPrior : PriorFamily {
   std::string label;  ///< the name, where set (else "gaussian(mean=..., sd=...)")
 };
 
+/// `Prior::group_horseshoe`. Every half-Cauchy scale is sqrt(a b) with a ~ Gamma(1/2, rate
+/// 1/scale²) and b ~ InvGamma(1/2, 1), and each a and b has a log-normal posterior
+/// N(log · ; `*_mean`, exp(`*_log_sd`)²): "global_a", "global_b" (shape []) for s, "local_a",
+/// "local_b" (shape [units]) for z̃. KL(q || p) = KL(q(v) || N(0, 1)) + the eight families of
+/// log-normal-to-(inverse-)gamma KLs, all in closed form. log z_j is Gaussian: its
+/// `group_scales` are log-normal with the global noise shared. Its scale for reports is the root
+/// mean square of E_q[z_j].
+struct GroupHorseshoePrior : PriorFamily {
+  GroupHorseshoePrior(double tau0_, double init_log_sd_) : tau0(tau0_), init_log_sd(init_log_sd_) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
+  double tau0;         ///< the global half-Cauchy scale
+  double init_log_sd;  ///< the initial log sd of every log-normal posterior
+};
+
+/// `Prior::group_normal_jeffreys`: q(z_j) = N(`scale_mean`_j, exp(`scale_log_sd`_j)²) per input
+/// unit. KL(q || p) = KL(q(v) || N(0, 1)) + Σ_j KL(q(z_j) || p(z_j)), the latter by Molchanov
+/// et al.'s approximation -k1 σ(k2 + k3 log α_j) + ½ log(1 + 1/α_j) + k1 with α_j = σ_j²/μ_j²
+/// (within 0.01 nats of the exact value up to a constant). Its scale for reports is the root
+/// mean square of |μ_j|.
+struct GroupNormalJeffreysPrior : PriorFamily {
+  explicit GroupNormalJeffreysPrior(double init_log_sd_) : init_log_sd(init_log_sd_) {}
+  std::string name() const override;
+  std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape) const override;
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
+  double scale(const PriorModuleImpl& module) const override;
+  std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
+  double init_log_sd;  ///< the initial log sd of every q(z_j)
+};
+
 /// The prior of one tensor as a module, so that learned hyper-parameters are registered
 /// parameters that optimizers, checkpoints and `named_parameters()` see: hierarchical holds
 /// `log_scale_mean` and `log_scale_log_sigma` (per unit: of shape [units]), empirical Bayes
@@ -252,6 +308,10 @@ class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
   at::Tensor buffer(const std::string& name) const;
 
   const Prior& prior() const { return prior_; }
+  /// The shape of the tensor this prior is for.
+  const std::vector<int64_t>& shape() const { return shape_; }
+  /// The posterior of the per-unit scales of a non-centred prior (`PriorFamily::group_scales`).
+  std::optional<GroupScales> group_scales() const { return prior_.family().group_scales(*this); }
 
  private:
   Prior prior_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <ATen/ATen.h>
@@ -23,6 +24,12 @@ namespace bayesnn {
 /// KLs, which `kl()` then reuses, with the same value and gradients, while that step's graph
 /// is alive, its backward has not run and the parameters are unchanged (else it computes them
 /// afresh). Nothing is cached anywhere else.
+///
+/// Under a non-centred prior (`Prior::group_horseshoe`, `Prior::group_normal_jeffreys`) it is
+/// a product tensor w = z ∘ v: `mean`, `log_sigma`, `sums`, `perturbation`, `variance` and
+/// `current_draw` are those of the Gaussian factor v, `group_scales()` is q(z) over dimension 1,
+/// and `draw`, `value` and the held draw are of w (a draw of v times a draw of z; E[z] ∘ mean).
+/// The estimators take z per example where they can (`sample_output`).
 ///
 /// Example:
 /// ```
@@ -56,7 +63,12 @@ class VariationalTensor {
   /// The prior module (empty for an unregistered tensor without a prior).
   const PriorModule& prior() const;
 
-  /// A draw W = mean + sigma ∘ eps, eps ~ N(0, I) (reparameterization), differentiable.
+  /// The posterior of the per-unit scales z of a product tensor w = z ∘ v (see the class
+  /// comment); std::nullopt for a plain Gaussian one.
+  std::optional<GroupScales> group_scales() const;
+
+  /// A draw W = mean + sigma ∘ eps, eps ~ N(0, I) (reparameterization), differentiable; of a
+  /// product tensor, W = z ∘ (mean + sigma ∘ eps) with one draw of z.
   at::Tensor draw() const;
   /// A perturbation sigma ∘ eps (Flipout), differentiable.
   at::Tensor perturbation() const;
@@ -76,8 +88,8 @@ class VariationalTensor {
   void set_mode(Mode mode) const;
   /// The held draw of `Mode::kFrozen` (undefined in other modes).
   const at::Tensor& held_draw() const;
-  /// What a layer's operator uses in `mode` outside `Mode::kSample`: the mean or the held draw;
-  /// undefined for an undefined tensor.
+  /// What a layer's operator uses in `mode` outside `Mode::kSample`: the posterior mean (of a
+  /// product tensor E[z] ∘ mean) or the held draw; undefined for an undefined tensor.
   at::Tensor value(Mode mode) const;
 
  private:
