@@ -511,6 +511,27 @@ json unit_scale_metrics(const torch::nn::Sequential& net) {
   return result;
 }
 
+// The learned scales of each group prior (per input unit): E_q[z_j] and log α_j, in unit order,
+// what --compress decides by (tools/plot draws them sorted, group_scales.png).
+json group_scale_metrics(const torch::nn::Sequential& net) {
+  json result = json::object();
+  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
+    const auto* prior = dynamic_cast<const bnn::PriorModuleImpl*>(item.value().get());
+    const auto scales = prior == nullptr ? std::nullopt : prior->group_scales();
+    if (!scales) continue;
+    torch::NoGradGuard no_grad;
+    const auto mean = scales->mean().to(torch::kCPU, torch::kFloat64).contiguous();
+    const auto log_alpha = scales->log_alpha().to(torch::kCPU, torch::kFloat64).contiguous();
+    result[item.key()] = {
+        {"units", mean.numel()},
+        {"mean",
+         std::vector<double>(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel())},
+        {"log_alpha", std::vector<double>(log_alpha.data_ptr<double>(),
+                                          log_alpha.data_ptr<double>() + log_alpha.numel())}};
+  }
+  return result;
+}
+
 // The prior, the learned prior scales: their point values, q(log s) of each hierarchical one,
 // and the per-unit scales' summary.
 json prior_metrics(const torch::nn::Sequential& net, const ExperimentOptions& options) {
@@ -521,7 +542,8 @@ json prior_metrics(const torch::nn::Sequential& net, const ExperimentOptions& op
   return {{"prior", prior_record(options)},
           {"prior_scales", bnn::prior_scales(*net)},
           {"prior_scale_posteriors", posteriors},
-          {"unit_scales", unit_scale_metrics(net)}};
+          {"unit_scales", unit_scale_metrics(net)},
+          {"group_scales", group_scale_metrics(net)}};
 }
 
 // What was run, on what, how long it took: enough to reproduce and compare runs.

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include <torch/script.h>
 #include <torch/torch.h>
@@ -17,12 +19,13 @@ namespace bnn = bayesnn;
 
 // --- The user's layer ----------------------------------------------------------------------
 struct UserConv1dImpl : bnn::BayesLayer<UserConv1dImpl> {
-  UserConv1dImpl(int64_t in, int64_t out, int64_t kernel, bnn::Estimator estimator)
-      : in_(in), out_(out), kernel_(kernel), estimator_(estimator) {
+  UserConv1dImpl(int64_t in, int64_t out, int64_t kernel, bnn::Estimator estimator,
+                 bnn::Prior prior = bnn::Prior::hierarchical())
+      : in_(in), out_(out), kernel_(kernel), estimator_(estimator), prior_(std::move(prior)) {
     reset();
   }
   void reset() override {
-    register_weight_and_bias({out_, in_, kernel_}, /*has_bias=*/true, bnn::Prior::hierarchical());
+    register_weight_and_bias({out_, in_, kernel_}, /*has_bias=*/true, prior_);
     reset_weight_and_bias(/*log_sigma_init=*/-5.0);
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -37,6 +40,7 @@ struct UserConv1dImpl : bnn::BayesLayer<UserConv1dImpl> {
   }
   int64_t in_, out_, kernel_;
   bnn::Estimator estimator_;
+  bnn::Prior prior_;
 };
 TORCH_MODULE(UserConv1d);
 
@@ -66,9 +70,16 @@ TEST_CASE("Extension: a user's own Conv1d layer trains alongside the built-in la
   signals.index_put_({torch::arange(n), 0, position},
                      signals.index({torch::arange(n), 0, position}) + 3.0);
 
-  for (auto estimator : {bnn::Estimator::kReparameterization,
-                         bnn::Estimator::kLocalReparameterization, bnn::Estimator::kFlipout}) {
-    torch::nn::Sequential model(UserConv1d(1, 4, 3, estimator), torch::nn::ReLU(),
+  // Under the per-tensor hierarchical prior and the non-centred group horseshoe (a product
+  // weight w = z ∘ v, with z per input channel).
+  for (const auto& [prior, estimator] : std::vector<std::pair<bnn::Prior, bnn::Estimator>>{
+           {bnn::Prior::hierarchical(), bnn::Estimator::kReparameterization},
+           {bnn::Prior::hierarchical(), bnn::Estimator::kLocalReparameterization},
+           {bnn::Prior::hierarchical(), bnn::Estimator::kFlipout},
+           {bnn::Prior::group_horseshoe(), bnn::Estimator::kReparameterization},
+           {bnn::Prior::group_horseshoe(), bnn::Estimator::kLocalReparameterization},
+           {bnn::Prior::group_horseshoe(), bnn::Estimator::kFlipout}}) {
+    torch::nn::Sequential model(UserConv1d(1, 4, 3, estimator, prior), torch::nn::ReLU(),
                                 torch::nn::Flatten(),
                                 bnn::BayesLinear(bnn::BayesLinearOptions(4 * (length - 2), 2)));
     CHECK(bnn::count_bayes_modules(*model) == 2);
@@ -83,9 +94,10 @@ TEST_CASE("Extension: a user's own Conv1d layer trains alongside the built-in la
     bnn::set_mode(*model, bnn::Mode::kMean);
     const double accuracy =
         model->forward(signals).argmax(1).eq(labels).to(torch::kDouble).mean().item<double>();
-    INFO("estimator " << bnn::to_string(estimator) << ": train accuracy " << accuracy);
+    INFO(bnn::to_string(prior) << ", estimator " << bnn::to_string(estimator) << ": train accuracy "
+                               << accuracy);
     CHECK(accuracy > 0.95);
-    // The user's hierarchical prior scale is learned and reported like the built-in ones.
+    // The user's prior scale is learned and reported like the built-in ones.
     CHECK(bnn::prior_scales(*model).count("0.weight_prior") == 1);
     // Its held draw (what `predict` uses) and its export come from the same pieces.
     bnn::set_mode(*model, bnn::Mode::kFrozen);

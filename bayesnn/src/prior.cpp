@@ -221,12 +221,6 @@ namespace {
 // dimensions.
 bool has_units(at::IntArrayRef shape) { return shape.size() >= 2; }
 
-// KL(q(v) || N(0, 1)) of the tensor's Gaussian factor.
-at::Tensor kl_standard_normal(const VariationalTensor& q) {
-  return kl_normal_zero_mean_from_sums(q.sums(), at::zeros({}, q.mean().options()),
-                                       q.mean().numel());
-}
-
 // KL(LogNormal(m, exp(log_sd)²) || Gamma(1/2, rate)), summed: -H[q] - E_q[log p], with
 // E_q[x] = exp(m + sd²/2).
 at::Tensor kl_log_normal_half_gamma(const at::Tensor& m, const at::Tensor& log_sd, double rate) {
@@ -251,11 +245,20 @@ at::Tensor half_sum_log_sd(const at::Tensor& log_sd1, const at::Tensor& log_sd2)
   return 0.5 * ((2.0 * log_sd1).exp() + (2.0 * log_sd2).exp()).log() - std::log(2.0);
 }
 
-double rms(const at::Tensor& values) {
-  at::NoGradGuard no_grad;
-  return values.square().mean().sqrt().item<double>();
-}
 }  // namespace
+
+at::Tensor GroupPrior::kl(const VariationalTensor& q, const PriorModuleImpl& module) const {
+  auto kl = kl_normal_zero_mean_from_sums(q.sums(), at::zeros({}, q.mean().options()),
+                                          q.mean().numel());  // v ~ N(0, 1)
+  return has_units(module.shape()) ? kl + kl_scales(module) : kl;
+}
+
+double GroupPrior::scale(const PriorModuleImpl& module) const {
+  const auto scales = group_scales(module);
+  if (!scales) return 1.0;
+  at::NoGradGuard no_grad;
+  return scales->mean().square().mean().sqrt().item<double>();
+}
 
 std::string GroupHorseshoePrior::name() const {
   return fmt::format("group_horseshoe(tau0={:g})", tau0);
@@ -277,13 +280,9 @@ std::vector<std::pair<std::string, at::Tensor>> GroupHorseshoePrior::initial_par
           {"local_b_log_sd", at::full({units}, init_log_sd, at::kFloat)}};
 }
 
-at::Tensor GroupHorseshoePrior::kl(const VariationalTensor& q,
-                                   const PriorModuleImpl& module) const {
-  auto kl = kl_standard_normal(q);
-  if (!has_units(module.shape())) return kl;
+at::Tensor GroupHorseshoePrior::kl_scales(const PriorModuleImpl& module) const {
   const auto& h = [&module](const char* name) -> const at::Tensor& { return module.hyper(name); };
-  return kl +
-         kl_log_normal_half_gamma(h("global_a_mean"), h("global_a_log_sd"), 1 / (tau0 * tau0)) +
+  return kl_log_normal_half_gamma(h("global_a_mean"), h("global_a_log_sd"), 1 / (tau0 * tau0)) +
          kl_log_normal_half_inverse_gamma(h("global_b_mean"), h("global_b_log_sd")) +
          kl_log_normal_half_gamma(h("local_a_mean"), h("local_a_log_sd"), 1.0) +
          kl_log_normal_half_inverse_gamma(h("local_b_mean"), h("local_b_log_sd"));
@@ -301,11 +300,6 @@ std::optional<GroupScales> GroupHorseshoePrior::group_scales(const PriorModuleIm
   return scales;
 }
 
-double GroupHorseshoePrior::scale(const PriorModuleImpl& module) const {
-  const auto scales = group_scales(module);
-  return scales ? rms(scales->mean()) : 1.0;
-}
-
 std::string GroupNormalJeffreysPrior::name() const { return "group_normal_jeffreys"; }
 
 std::vector<std::pair<std::string, at::Tensor>> GroupNormalJeffreysPrior::initial_parameters(
@@ -315,17 +309,14 @@ std::vector<std::pair<std::string, at::Tensor>> GroupNormalJeffreysPrior::initia
           {"scale_log_sd", at::full({shape[1]}, init_log_sd, at::kFloat)}};
 }
 
-at::Tensor GroupNormalJeffreysPrior::kl(const VariationalTensor& q,
-                                        const PriorModuleImpl& module) const {
-  auto kl = kl_standard_normal(q);
-  if (!has_units(module.shape())) return kl;
+at::Tensor GroupNormalJeffreysPrior::kl_scales(const PriorModuleImpl& module) const {
   // Molchanov et al. 2017, eq. 14.
   constexpr double k1 = 0.63576, k2 = 1.87320, k3 = 1.48695;
   const auto log_alpha =
       2.0 * module.hyper("scale_log_sd") - (module.hyper("scale_mean").square() + 1e-16).log();
   const auto neg_kl =
       k1 * (k2 + k3 * log_alpha).sigmoid() - 0.5 * at::log1p((-log_alpha).exp()) - k1;
-  return kl - neg_kl.sum();
+  return -neg_kl.sum();
 }
 
 std::optional<GroupScales> GroupNormalJeffreysPrior::group_scales(
@@ -336,10 +327,6 @@ std::optional<GroupScales> GroupNormalJeffreysPrior::group_scales(
   scales.log_sd = module.hyper("scale_log_sd");
   scales.log_normal = false;
   return scales;
-}
-
-double GroupNormalJeffreysPrior::scale(const PriorModuleImpl& module) const {
-  return has_units(module.shape()) ? rms(module.hyper("scale_mean")) : 1.0;
 }
 
 // --- the module -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ namespace bayesnn {
 /// `forward()`; it gets the three estimators, every prior, `kl()`, `set_mode()` and the held
 /// draw of `Mode::kFrozen` from here (as torch's `ConvNdImpl<D, Derived>` serves Conv1-3d).
 ///
-/// Example: see `tests/extension_test.cpp` (a user's BayesConv1d in a dozen lines).
+/// Example: see `tests/extension_test.cpp` (a user's Conv1d layer in 25 lines).
 template <typename Derived>
 class BayesLayer : public torch::nn::Cloneable<Derived>, public BayesModule {
  public:

@@ -237,37 +237,45 @@ struct GaussianPrior : PriorFamily {
   std::string label;  ///< the name, where set (else "gaussian(mean=..., sd=...)")
 };
 
+/// What the non-centred group priors share: the tensor is a product w = z ∘ v with v ~ N(0, 1)
+/// and one scale z_j per input unit, whose posterior (`group_scales`) and KL (`kl_scales`) the
+/// family gives. KL(q || p) = KL(q(v) || N(0, 1)) + KL(q(z) || p(z)); a tensor without units
+/// (a bias) is v alone. Its scale for reports is the root mean square of E_q[z_j] (1 without
+/// units).
+struct GroupPrior : PriorFamily {
+  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const final;
+  double scale(const PriorModuleImpl& module) const final;
+  /// KL(q(z) || p(z)) of a tensor with units, from the hyper-parameters in `module`.
+  virtual at::Tensor kl_scales(const PriorModuleImpl& module) const = 0;
+};
+
 /// `Prior::group_horseshoe`. Every half-Cauchy scale is sqrt(a b) with a ~ Gamma(1/2, rate
 /// 1/scale²) and b ~ InvGamma(1/2, 1), and each a and b has a log-normal posterior
 /// N(log · ; `*_mean`, exp(`*_log_sd`)²): "global_a", "global_b" (shape []) for s, "local_a",
-/// "local_b" (shape [units]) for z̃. KL(q || p) = KL(q(v) || N(0, 1)) + the eight families of
+/// "local_b" (shape [units]) for z̃. `kl_scales` is the sum of the four families of
 /// log-normal-to-(inverse-)gamma KLs, all in closed form. log z_j is Gaussian: its
-/// `group_scales` are log-normal with the global noise shared. Its scale for reports is the root
-/// mean square of E_q[z_j].
-struct GroupHorseshoePrior : PriorFamily {
+/// `group_scales` are log-normal with the global noise shared.
+struct GroupHorseshoePrior : GroupPrior {
   GroupHorseshoePrior(double tau0_, double init_log_sd_) : tau0(tau0_), init_log_sd(init_log_sd_) {}
   std::string name() const override;
   std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
       at::IntArrayRef shape) const override;
-  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
-  double scale(const PriorModuleImpl& module) const override;
+  at::Tensor kl_scales(const PriorModuleImpl& module) const override;
   std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
   double tau0;         ///< the global half-Cauchy scale
   double init_log_sd;  ///< the initial log sd of every log-normal posterior
 };
 
 /// `Prior::group_normal_jeffreys`: q(z_j) = N(`scale_mean`_j, exp(`scale_log_sd`_j)²) per input
-/// unit. KL(q || p) = KL(q(v) || N(0, 1)) + Σ_j KL(q(z_j) || p(z_j)), the latter by Molchanov
-/// et al.'s approximation -k1 σ(k2 + k3 log α_j) + ½ log(1 + 1/α_j) + k1 with α_j = σ_j²/μ_j²
-/// (within 0.01 nats of the exact value up to a constant). Its scale for reports is the root
-/// mean square of |μ_j|.
-struct GroupNormalJeffreysPrior : PriorFamily {
+/// unit. `kl_scales` is Σ_j KL(q(z_j) || p(z_j)) by Molchanov et al.'s approximation
+/// -k1 σ(k2 + k3 log α_j) + ½ log(1 + 1/α_j) + k1 with α_j = σ_j²/μ_j² (within 0.01 nats of the
+/// exact value up to a constant).
+struct GroupNormalJeffreysPrior : GroupPrior {
   explicit GroupNormalJeffreysPrior(double init_log_sd_) : init_log_sd(init_log_sd_) {}
   std::string name() const override;
   std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
       at::IntArrayRef shape) const override;
-  at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const override;
-  double scale(const PriorModuleImpl& module) const override;
+  at::Tensor kl_scales(const PriorModuleImpl& module) const override;
   std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
   double init_log_sd;  ///< the initial log sd of every q(z_j)
 };
