@@ -57,11 +57,17 @@ torch::Tensor SelectUnitsImpl::forward(const torch::Tensor& x) {
   return x.index_select(1, indices);
 }
 
-at::Tensor kept_units(const GroupScales& scales, const CompressOptions& options) {
+namespace {
+void check_options(const CompressOptions& options) {
   TORCH_CHECK(!std::isnan(options.max_log_alpha()),
               "compress: max_log_alpha must be a number, got ", options.max_log_alpha());
   TORCH_CHECK(std::isfinite(options.min_scale()) && options.min_scale() >= 0,
               "compress: min_scale must be non-negative and finite, got ", options.min_scale());
+}
+}  // namespace
+
+at::Tensor kept_units(const GroupScales& scales, const CompressOptions& options) {
+  check_options(options);
   at::NoGradGuard no_grad;
   const auto log_alpha = scales.log_alpha().to(at::kCPU, at::kDouble);
   const auto mean = scales.mean().to(at::kCPU, at::kDouble);
@@ -172,15 +178,10 @@ void copy_sliced(const std::string& path, const VariationalTensor& from,
   }
 }
 
-std::string type_name(const torch::nn::Module& module) { return module.name(); }
-
 }  // namespace
 
 Compressed compress(const torch::nn::Sequential& model, const CompressOptions& options) {
-  TORCH_CHECK(!std::isnan(options.max_log_alpha()),
-              "compress: max_log_alpha must be a number, got ", options.max_log_alpha());
-  TORCH_CHECK(std::isfinite(options.min_scale()) && options.min_scale() >= 0,
-              "compress: min_scale must be non-negative and finite, got ", options.min_scale());
+  check_options(options);
   const auto children = model->named_children();
   std::vector<Layer> layers;
   for (size_t i = 0; i < children.size(); ++i) {
@@ -218,7 +219,7 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
       }
       TORCH_CHECK(!prunes || acts_per_unit(module), "compress: '", next.path, "' prunes ",
                   (~next.on).sum().item<int64_t>(), " of its input units, but '", children[i].key(),
-                  "' (", type_name(module), ") sits between it and '", layer.path,
+                  "' (", module.name(), ") sits between it and '", layer.path,
                   "', and compress can only shrink through modules that act on each unit "
                   "alone (activations, dropout, pooling, Flatten, Identity)");
     }
