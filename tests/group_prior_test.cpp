@@ -22,7 +22,9 @@ using Catch::Contains;
 
 namespace {
 
-torch::Tensor& hyper(const bnn::PriorModule& prior, const std::string& name) {
+// The parameter itself (a handle: writes reach the module). By value: named_parameters() returns
+// a temporary dictionary, and a reference into it would dangle.
+torch::Tensor hyper(const bnn::PriorModule& prior, const std::string& name) {
   return prior->named_parameters(/*recurse=*/false)[name];
 }
 
