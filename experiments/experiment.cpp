@@ -649,9 +649,10 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
   bnn::export_posterior_mean(compressed.network, path, metadata);
 
   const auto predict = predict_options(options, torch::kCPU);
+  const auto images = data.test.inputs.cpu();
   const auto test =
-      bnn::experiment::evaluate(bnn::Model(compressed.network), data.test.inputs.cpu(),
-                                test_samples(options), options.prediction == "mode", predict);
+      bnn::experiment::evaluate(bnn::Model(compressed.network), images, test_samples(options),
+                                options.prediction == "mode", predict);
   const auto labels = data.test.targets.cpu();
   json units = json::array(), layers = json::array();
   for (const auto& layer : compressed.report.layers) {
@@ -662,7 +663,6 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
                       {"weights", layer.weights},
                       {"weights_kept", layer.weights_kept}});
   }
-  const auto images = data.test.inputs.cpu();
   const auto full = files.dir + "/posterior_mean.pt";
   return {
       {"units_kept", units},

@@ -37,7 +37,7 @@ at::Tensor scale_input_units(const GroupScales& scales, const at::Tensor& x) {
               " unit scales (a group prior scales the weight's dimension 1) do not match the "
               "input's dimension 1 of shape ",
               x.sizes(), "; a group prior needs an operator that contracts them (no groups)");
-  return x * along_units(scales.draw(x.size(0)), x.dim());
+  return scales.scaled(x, /*per_row=*/true);
 }
 }  // namespace
 

@@ -20,11 +20,16 @@ at::Tensor GroupScales::draw(int64_t rows) const {
   return log_normal ? u.exp() : u;
 }
 
+at::Tensor GroupScales::scaled(const at::Tensor& t, bool per_row) const {
+  return t * along_units(draw(per_row ? t.size(0) : 1), t.dim());
+}
+
 at::Tensor GroupScales::mean() const { return log_normal ? (loc + variance() / 2).exp() : loc; }
 
 at::Tensor GroupScales::log_alpha() const {
   const auto variance = this->variance();
-  return log_normal ? variance.expm1().log() : variance.log() - loc.square().log();
+  // The normal's: log σ² - log μ², μ² floored at 1e-16 so that μ = 0 has a gradient.
+  return log_normal ? variance.expm1().log() : variance.log() - (loc.square() + 1e-16).log();
 }
 
 at::Tensor along_units(const at::Tensor& z, int64_t dim) {

@@ -312,8 +312,7 @@ std::vector<std::pair<std::string, at::Tensor>> GroupNormalJeffreysPrior::initia
 at::Tensor GroupNormalJeffreysPrior::kl_scales(const PriorModuleImpl& module) const {
   // Molchanov et al. 2017, eq. 14.
   constexpr double k1 = 0.63576, k2 = 1.87320, k3 = 1.48695;
-  const auto log_alpha =
-      2.0 * module.hyper("scale_log_sd") - (module.hyper("scale_mean").square() + 1e-16).log();
+  const auto log_alpha = group_scales(module)->log_alpha();
   const auto neg_kl =
       k1 * (k2 + k3 * log_alpha).sigmoid() - 0.5 * at::log1p((-log_alpha).exp()) - k1;
   return -neg_kl.sum();

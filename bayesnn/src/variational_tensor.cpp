@@ -86,7 +86,7 @@ std::optional<GroupScales> VariationalTensor::group_scales() const {
 at::Tensor VariationalTensor::draw() const {
   auto draw = state_->fused(GaussianTerm::kDraw);
   const auto scales = group_scales();
-  return scales ? draw * along_units(scales->draw(1), draw.dim()) : draw;
+  return scales ? scales->scaled(draw) : draw;
 }
 
 at::Tensor VariationalTensor::perturbation() const {
@@ -118,9 +118,7 @@ void VariationalTensor::set_mode(Mode mode) const {
   if (mode != Mode::kFrozen) return;
   at::NoGradGuard no_grad;
   state_->held = sample_normal(state_->mean, state_->log_sigma);
-  if (const auto scales = group_scales()) {
-    state_->held = state_->held * along_units(scales->draw(1), state_->held.dim());
-  }
+  if (const auto scales = group_scales()) state_->held = scales->scaled(state_->held);
 }
 
 const at::Tensor& VariationalTensor::held_draw() const { return state_->held; }

@@ -26,6 +26,9 @@ struct GroupScales {
   int64_t units() const { return loc.size(0); }
   /// `rows` reparameterised draws, [rows, units], each row with its own ε₀.
   at::Tensor draw(int64_t rows) const;
+  /// `t` times a draw of z along its dimension 1: one draw for the whole tensor (a weight), or
+  /// with `per_row` one per entry of dimension 0 (an input batch, one z per example).
+  at::Tensor scaled(const at::Tensor& t, bool per_row = false) const;
   /// E_q[z], [units].
   at::Tensor mean() const;
   /// log α = log(Var_q[z] / E_q[z]²), [units]: the noise-to-signal ratio that says a unit is off.
