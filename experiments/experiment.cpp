@@ -49,6 +49,7 @@
 #include "bayesnn/metrics.h"
 #include "bayesnn/mnist.h"
 #include "bayesnn/model.h"
+#include "bayesnn/precision.h"
 #include "bayesnn/predictive.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/process_group.h"
@@ -77,6 +78,9 @@ constexpr int64_t kPredictBatchMlp = 10000;
 constexpr int64_t kPredictBatchCnn = 100;
 // Bins of the reliability diagram and of the ECE.
 constexpr int64_t kCalibrationBins = 15;
+// Posterior samples of the predictive on --eval-every's learning curve (the final one takes
+// --test-samples).
+constexpr int64_t kCurveSamples = 10;
 
 // --- The process-wide choices main makes -------------------------------------------------------
 
@@ -205,7 +209,7 @@ OutputFiles prepare_output(const ExperimentOptions& options,
 
 // The images a run trains on, tests on, and detects as out-of-distribution.
 struct Data {
-  bnn::Dataset train, test, ood;
+  bnn::Dataset train, validation, test, ood;
   std::string dir, ood_dir;
 };
 
@@ -221,6 +225,16 @@ Data load_data(const ExperimentOptions& options, torch::Device device) {
   TORCH_CHECK(options.train_limit <= data.train.size(), "--train-limit ", options.train_limit,
               " exceeds the ", data.train.size(), " training images in ", data.dir);
   if (options.train_limit > 0) data.train = data.train.head(options.train_limit);
+  TORCH_CHECK(options.validation<data.train.size(), "--validation ", options.validation,
+                                 " leaves no training images: there are ", data.train.size(),
+                                 " in ", data.dir, options.train_limit> 0
+                  ? " (after --train-limit)"
+                  : "");
+  if (options.validation > 0) {
+    const int64_t kept = data.train.size() - options.validation;
+    data.validation = data.train.slice(kept, data.train.size());
+    data.train = data.train.head(kept);
+  }
   if (options.test_limit > 0) {
     data.test = data.test.head(std::min(options.test_limit, data.test.size()));
     data.ood = data.ood.head(std::min(options.test_limit, data.ood.size()));
@@ -228,8 +242,11 @@ Data load_data(const ExperimentOptions& options, torch::Device device) {
   TORCH_CHECK(options.batch_size <= data.train.size(), "--batch-size ", options.batch_size,
               " exceeds the ", data.train.size(), " training images");
   data.train = data.train.to(device);
-  fmt::print("data: {} training images from {}, {} test images, {} OOD images from {}\n",
-             data.train.size(), data.dir, data.test.size(), data.ood.size(), data.ood_dir);
+  fmt::print(
+      "data: {} training images from {} ({} held out for validation), {} test images, {} OOD "
+      "images from {}\n",
+      data.train.size(), data.dir, options.validation, data.test.size(), data.ood.size(),
+      data.ood_dir);
   return data;
 }
 
@@ -296,6 +313,8 @@ bnn::TrainerOptions trainer_options(const ExperimentOptions& options, const Outp
       .epochs(options.epochs)
       .batch_size(options.batch_size)
       .lr(options.lr)
+      .scale_lr(options.scale_lr)
+      .max_log_sigma(options.max_log_sigma)
       .lr_final_fraction(options.lr_final)
       .train_samples(options.train_samples)
       .kl_weight(options.kl_weight)
@@ -330,14 +349,27 @@ void append_json_line(const std::string& path, const json& line) {
   if (!file) throw bnn::WriteError("cannot append to '" + path + "': " + std::strerror(errno));
 }
 
-// The posterior-mean network's test accuracy after `epoch`, printed and added to the curve.
+// The test accuracy and ECE after `epoch` of the posterior-mean network and of the predictive
+// of kCurveSamples draws, printed and added to the curve.
 void record_test_accuracy(const bnn::Model& model, const bnn::Dataset& test,
                           const bnn::PredictOptions& predict, const std::string& curve,
                           int64_t epoch) {
-  const auto probs = bnn::predict(model, test.inputs, 0, predict).probs;
-  const double accuracy = bnn::metrics::accuracy(probs, test.targets);
-  fmt::print("            posterior-mean test accuracy {:.4f}\n", accuracy);
-  append_json_line(curve, {{"epoch", epoch}, {"accuracy_posterior_mean", accuracy}});
+  namespace metrics = bnn::metrics;
+  const auto mean = bnn::predict(model, test.inputs, 0, predict).probs;
+  const auto sampled = bnn::predict(model, test.inputs, kCurveSamples, predict).probs;
+  const json line = {
+      {"epoch", epoch},
+      {"accuracy_posterior_mean", metrics::accuracy(mean, test.targets)},
+      {"ece_posterior_mean",
+       metrics::expected_calibration_error(mean, test.targets, kCalibrationBins)},
+      {"accuracy", metrics::accuracy(sampled, test.targets)},
+      {"ece", metrics::expected_calibration_error(sampled, test.targets, kCalibrationBins)},
+      {"samples", kCurveSamples}};
+  fmt::print(
+      "            test accuracy {:.4f} (posterior mean), {:.4f} (S = {}); ECE {:.4f}, {:.4f}\n",
+      line["accuracy_posterior_mean"].get<double>(), line["accuracy"].get<double>(), kCurveSamples,
+      line["ece_posterior_mean"].get<double>(), line["ece"].get<double>());
+  append_json_line(curve, line);
 }
 
 std::vector<json> read_json_lines(const std::string& path) {
@@ -633,17 +665,87 @@ double scripted_forward_seconds(const std::string& path, const torch::Tensor& im
   return best;
 }
 
+// The rule --compress applies: with --validation, the per-layer thresholds chosen on the
+// held-out images within --compress-budget (and the search's record); else
+// --compress-max-log-alpha.
+std::pair<bnn::CompressOptions, json> compression_rule(const torch::nn::Sequential& net,
+                                                       const Data& data,
+                                                       const ExperimentOptions& options) {
+  auto rule = bnn::CompressOptions()
+                  .max_log_alpha(options.compress_max_log_alpha)
+                  .min_scale(options.compress_min_scale);
+  if (data.validation.size() == 0) {
+    return {rule,
+            {{"max_log_alpha", options.compress_max_log_alpha},
+             {"min_scale", options.compress_min_scale},
+             {"chosen_on", "none: the default rule"}}};
+  }
+  const auto choice = bnn::choose_thresholds(net, data.validation.inputs, data.validation.targets,
+                                             bnn::ThresholdSearchOptions()
+                                                 .budget(options.compress_budget)
+                                                 .min_scale(options.compress_min_scale));
+  json trials = json::array();
+  for (const auto& trial : choice.trials) {
+    trials.push_back({{"thresholds", trial.thresholds},
+                      {"ratio", trial.ratio},
+                      {"validation_accuracy", trial.accuracy / 100},
+                      {"within_budget", trial.within_budget},
+                      {"taken", trial.taken}});
+  }
+  fmt::print(
+      "compress: thresholds {} chosen on {} validation images: {:.2f} % against the full "
+      "network's {:.2f} % (budget {:g} points), {:.1f}x fewer weights\n",
+      json(choice.options.layer_max_log_alpha()).dump(), data.validation.size(), choice.accuracy,
+      choice.full_accuracy, options.compress_budget, choice.ratio);
+  return {choice.options,
+          {{"thresholds", choice.options.layer_max_log_alpha()},
+           {"min_scale", options.compress_min_scale},
+           {"chosen_on", "validation"},
+           {"validation_images", data.validation.size()},
+           {"budget_points", options.compress_budget},
+           {"validation_accuracy_full", choice.full_accuracy / 100},
+           {"validation_accuracy", choice.accuracy / 100},
+           {"trials", trials}}};
+}
+
+// Precision reduction of the compressed network, in place (after its full-precision metrics):
+// the bits per layer its posterior variances allow, the compression ratio after it against the
+// full network's float32 weights, the rounded network's posterior-mean test accuracy, and
+// compressed_reduced.pt, each layer's weight stored as int8 or float16.
+json precision_metrics(const bnn::Compressed& compressed, const Data& data,
+                       const OutputFiles& files, const bnn::ExportMetadata& metadata,
+                       const bnn::PredictOptions& predict) {
+  const auto& reduced = compressed.network;
+  const auto reduction = bnn::reduce_precision(reduced, compressed.report.weights());
+  const std::string path = files.dir + "/compressed_reduced.pt";
+  bnn::export_posterior_mean(reduced, path, metadata, reduction.storage());
+  json layers = json::array();
+  for (const auto& layer : reduction.layers) {
+    layers.push_back({{"layer", layer.path},
+                      {"significand_bits", layer.significand_bits},
+                      {"exponent_bits", layer.exponent_bits},
+                      {"bits", layer.bits()},
+                      {"storage", c10::toString(layer.storage.dtype)},
+                      {"max_abs_weight", layer.max_abs_weight}});
+  }
+  const auto probs = bnn::predict(bnn::Model(reduced), data.test.inputs.cpu(), 0, predict).probs;
+  return {{"ratio", reduction.ratio()},
+          {"layers", layers},
+          {"accuracy_posterior_mean", bnn::metrics::accuracy(probs, data.test.targets.cpu())},
+          {"bytes", fs::file_size(path)}};
+}
+
 // --compress: the network without the units its group scales switch off, exported as
 // compressed.pt (its posterior mean, the same input as posterior_mean.pt), and metrics.json's
-// "compression": the units and weights kept, the compressed predictive's accuracy, NLL and
-// ECE on the test set, and both exports' size and forward time.
+// "compression": the rule, the units and weights kept, the forward multiply-adds, the compressed
+// predictive's accuracy, NLL and ECE on the test set, and both exports' size and forward time.
 json compression_metrics(const torch::nn::Sequential& net, const Data& data,
                          const ExperimentOptions& options, const OutputFiles& files,
                          const bnn::ExportMetadata& metadata) {
   namespace metrics = bnn::metrics;
-  auto compressed = bnn::compress(net, bnn::CompressOptions()
-                                           .max_log_alpha(options.compress_max_log_alpha)
-                                           .min_scale(options.compress_min_scale));
+  net.ptr()->to(torch::kCPU);
+  const auto [rule, rule_record] = compression_rule(net, data, options);
+  auto compressed = bnn::compress(net, rule);
   compressed.network->to(torch::kCPU);
   const std::string path = files.dir + "/compressed.pt";
   bnn::export_posterior_mean(compressed.network, path, metadata);
@@ -658,23 +760,26 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
   for (const auto& layer : compressed.report.layers) {
     units.push_back(layer.units_kept);
     layers.push_back({{"layer", layer.path},
+                      {"unit_dim", layer.unit_dim},
                       {"units", layer.units},
                       {"units_kept", layer.units_kept},
                       {"weights", layer.weights},
-                      {"weights_kept", layer.weights_kept}});
+                      {"weights_kept", layer.weights_kept},
+                      {"max_log_alpha", layer.max_log_alpha}});
   }
+  const auto example = images.slice(0, 0, 1);
   const auto full = files.dir + "/posterior_mean.pt";
-  return {
+  json record = {
       {"units_kept", units},
       {"weights_kept", compressed.report.kept_fraction()},
       {"ratio", compressed.report.ratio()},
+      {"multiply_adds", bnn::multiply_adds(net, example)},
+      {"multiply_adds_kept", bnn::multiply_adds(compressed.network, example)},
       {"accuracy", test.predicted.eq(labels).to(torch::kFloat64).mean().item<double>()},
       {"nll", metrics::nll(test.probs, labels)},
       {"ece", metrics::expected_calibration_error(test.probs, labels, kCalibrationBins)},
       {"layers", layers},
-      {"rule",
-       {{"max_log_alpha", options.compress_max_log_alpha},
-        {"min_scale", options.compress_min_scale}}},
+      {"rule", rule_record},
       {"export",
        {{"posterior_mean_bytes", fs::file_size(full)},
         {"compressed_bytes", fs::file_size(path)},
@@ -683,6 +788,8 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
         {"compressed_forward_seconds",
          scripted_forward_seconds(path, images, predict.batch_size())}}},
   };
+  record["precision"] = precision_metrics(compressed, data, files, metadata, predict);
+  return record;
 }
 
 void print_summary(const json& metrics, const ExperimentOptions& options, const std::string& out) {
@@ -730,10 +837,14 @@ int run(const ExperimentOptions& options) {
                                "the metrics");
     fmt::print(
         "compressed: units kept {} per layer, {:.2f} % of the weights ({:.1f}x fewer), "
-        "accuracy {:.2f} %, ECE {:.2f} %; wrote {}/compressed.pt\n",
+        "{} of {} multiply-adds, accuracy {:.2f} %, ECE {:.2f} %; after precision reduction "
+        "{:.0f}x fewer bits, posterior-mean accuracy {:.2f} %; wrote {}/compressed.pt\n",
         compression.at("units_kept").dump(), 100 * compression.at("weights_kept").get<double>(),
-        compression.at("ratio").get<double>(), 100 * compression.at("accuracy").get<double>(),
-        100 * compression.at("ece").get<double>(), files.dir);
+        compression.at("ratio").get<double>(), compression.at("multiply_adds_kept").get<int64_t>(),
+        compression.at("multiply_adds").get<int64_t>(),
+        100 * compression.at("accuracy").get<double>(), 100 * compression.at("ece").get<double>(),
+        compression.at("precision").at("ratio").get<double>(),
+        100 * compression.at("precision").at("accuracy_posterior_mean").get<double>(), files.dir);
   }
   return 0;
 }

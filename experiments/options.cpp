@@ -17,6 +17,10 @@ namespace {
 
 // softplus(0) = log 2: PyMC3's mean-field ADVI starts every sd there (rho = 0).
 const double kPyMC3InitLogSigma = std::log(std::log(2.0));
+// Under a group prior: Adam's rate for the scales, and the clip of v's log sd (log 0.2: the
+// variance 0.04 of Louizos et al.'s clip).
+constexpr double kGroupScaleLr = 1e-2;
+const double kGroupMaxLogSigma = std::log(0.2);
 
 // The checks of numeric options. CLI11 prefixes the option's name, so a refusal reads
 // "--batch-size: got 0, expected a whole number >= 1", one line.
@@ -44,6 +48,15 @@ const auto kPositive = number<double>(">0", "a finite number > 0", [](double x) 
 const auto kNonNegative =
     number<double>(">=0", "a finite number >= 0", [](double x) { return x >= 0; });
 const auto kFinite = number<double>("FINITE", "a finite number", [](double) { return true; });
+// A number, or inf (+infinity: "no limit").
+const auto kNumberOrInfinity = CLI::Validator(
+    [](std::string& value) -> std::string {
+      double parsed = 0;
+      const bool ok =
+          CLI::detail::lexical_cast(value, parsed) && !std::isnan(parsed) && parsed > -INFINITY;
+      return ok ? std::string() : "got " + value + ", expected a number or inf";
+    },
+    "NUMBER|inf");
 const auto kFraction =
     number<double>("IN (0,1]", "a fraction in (0, 1]", [](double x) { return x > 0 && x <= 1; });
 const auto kWeight = number<double>("IN (0,1)", "a weight strictly between 0 and 1",
@@ -112,6 +125,19 @@ void add_training_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--lr-final", o.lr_final,
                  "Cosine decay of the learning rate to lr * this over all steps (1: constant)")
       ->check(kFraction);
+  app.add_option("--scale-lr", o.scale_lr,
+                 "Adam's learning rate for the group priors' scales, q(z) (0: --lr); Bayesian "
+                 "compression wants them faster than the weights (docs/results.md)")
+      ->check(kNonNegative);
+  app.add_option("--max-log-sigma", o.max_log_sigma,
+                 "Clip every posterior log sd (a group prior's: of v) to at most this after each "
+                 "step (inf: never; Louizos et al. clip the first layer's variance at 0.04, "
+                 "-1.61 here)")
+      ->check(kNumberOrInfinity);
+  app.add_option("--validation", o.validation,
+                 "Hold the last N training images out of training; --compress chooses its "
+                 "per-layer thresholds on them, and metrics.json reports their accuracy")
+      ->check(kCountOrZero);
   app.add_option("--train-samples", o.train_samples,
                  "Monte Carlo samples of the network per training step")
       ->check(kCount);
@@ -156,6 +182,11 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--compress-min-scale", o.compress_min_scale,
                  "--compress: or where |E[z]| is below this")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--compress-budget", o.compress_budget,
+                 "--compress with --validation: per-layer thresholds that prune the most weights "
+                 "while the compressed posterior mean's validation accuracy stays within this "
+                 "many percentage points of the full network's")
+      ->check(kNonNegative);
 }
 
 // Where the data and the run's files are, and the processes that train.
@@ -251,6 +282,11 @@ std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
                   "--prior group-horseshoe or group-nj: compression removes the units whose "
                   "group scales are off");
   }
+  if (app.count("--compress-budget") && (o.validation == 0 || !o.compress)) {
+    return refuse("--compress-budget", fmt::format("{:g}", o.compress_budget),
+                  "--compress and --validation N: the thresholds are chosen on N held-out "
+                  "training images");
+  }
   if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
     return refuse("--init-mean-sd", fmt::format("{:g}", o.init_mean_sd),
                   "0 with --from-deterministic: the means start at the trained weights");
@@ -265,8 +301,16 @@ void complete(ExperimentOptions& o, const CLI::App& app) {
     const bool hier = o.model.rfind("hier-", 0) == 0, det = o.model.rfind("det-", 0) == 0;
     o.prior = o.moped_prior ? "moped" : hier ? "hierarchical" : det ? "none" : "fixed";
   }
-  if (o.preset != "article") return;
   auto unset = [&](const char* name) { return app.count(name) == 0; };
+  // The group priors' schedule for Bayesian compression (docs/results.md, "Compression"): the
+  // scales at ten times the weights' rate, so that units switch off within tens of epochs, and
+  // v's sds clipped at 0.2 (Louizos et al.'s variance clip), without which the fit decays as v's
+  // sds grow towards their N(0, 1) prior.
+  if (o.prior == "group-nj" || o.prior == "group-horseshoe") {
+    if (unset("--scale-lr")) o.scale_lr = kGroupScaleLr;
+    if (unset("--max-log-sigma")) o.max_log_sigma = kGroupMaxLogSigma;
+  }
+  if (o.preset != "article") return;
   if (unset("--activation")) o.activation = "tanh";
   if (unset("--estimator")) o.estimator = "reparam";
   if (unset("--train-limit")) o.train_limit = 50000;

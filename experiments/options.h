@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/compress.h"
+
 namespace bayesnn::experiment {
 
 /// Everything one run of `bayesnn-experiment` is configured by; the defaults are the
@@ -63,10 +65,15 @@ struct ExperimentOptions {
   double group_tau0 = 1e-5;         ///< group-horseshoe: the global half-Cauchy scale
   double group_init_log_sd = -4.0;  ///< group priors: initial log sd of the scales' posteriors
   bool compress = false;            ///< write compressed.pt and metrics.json's "compression"
-  double compress_max_log_alpha = 3.0;  ///< a unit is off at log α at least this
-  double compress_min_scale = 1e-3;     ///< or at |E[z]| below this
-  std::string preset;                   ///< "" or "article"
-  std::string command;                  ///< the full command line, as typed
+  double compress_max_log_alpha =
+      CompressOptions().max_log_alpha();                       ///< a unit is off at log α ≥ this
+  double compress_min_scale = CompressOptions().min_scale();   ///< or at |E[z]| below this
+  double compress_budget = ThresholdSearchOptions().budget();  ///< validation accuracy points
+  int64_t validation = 0;  ///< hold the last N training images out (thresholds are chosen there)
+  double scale_lr = 0;  ///< Adam's rate for the group priors' scales (0: --lr; group priors: 1e-2)
+  double max_log_sigma = INFINITY;  ///< log σ clipped to at most this (group priors: log 0.2)
+  std::string preset;               ///< "" or "article"
+  std::string command;              ///< the full command line, as typed
 };
 
 /// metrics.json's "options": every option by its field name, as parsed (the command line itself
@@ -79,7 +86,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    blas_threads, data, ood_data, out, resume, distributed,
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
                                    moped_sigma_floor, group_tau0, group_init_log_sd, compress,
-                                   compress_max_log_alpha, compress_min_scale, preset)
+                                   compress_max_log_alpha, compress_min_scale, compress_budget,
+                                   validation, scale_lr, max_log_sigma, preset)
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

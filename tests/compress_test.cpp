@@ -2,6 +2,7 @@
 // pruned units zeroed, its report counts what it kept, it exports, and bad input is refused.
 #include "support/catch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 #include <string>
@@ -103,31 +104,49 @@ TEST_CASE("compress: an MLP's posterior mean equals the full one's with the prun
   CHECK(torch::allclose(scripted.forward({x}).toTensor(), posterior_mean(small, x), 1e-5, 1e-6));
 }
 
-TEST_CASE("compress: a CNN drops whole channels through Flatten and selects the rest",
-          "[compress]") {
-  // conv 2→4 (3x3) → ReLU → pool → flatten (4 channels × 16) → fc 64→5 → ReLU → fc 5→3. Off:
-  // the conv's input channel 1 (selected away before it), every feature of channel 2 (which
-  // removes the channel), features 3 and 7 of channel 0 (selected away after Flatten), and the
-  // last layer's input 4 (the row of fc1).
+TEST_CASE(
+    "compress: a CNN drops dead filters with their bias and the consumer's channel, through "
+    "pooling and Flatten, and selects the rest",
+    "[compress]") {
+  // conv 2→4 (3x3; one scale per output filter) → ReLU → pool → flatten (4 channels × 16) → fc
+  // 64→5 → ReLU → fc 5→3. Off: the conv's filter 2 (its scale: the filter, its bias and fc1's
+  // features 32-47 go), every fc1 feature of channel 1 (which removes filter 1 too), fc1's
+  // features 3 and 7 of channel 0 (selected away after Flatten), and fc2's input 4 (fc1's row).
   torch::manual_seed(22);
   torch::nn::Sequential net(bnn::BayesConv2d(bnn::BayesConv2dOptions(2, 4, 3).prior(kGroup)),
                             torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
                             bnn::BayesLinear(bnn::BayesLinearOptions(64, 5).prior(kGroup)),
                             torch::nn::ReLU(),
                             bnn::BayesLinear(bnn::BayesLinearOptions(5, 3).prior(kGroup)));
+  {  // the biases away from zero, so that a filter left with its bias would show
+    torch::NoGradGuard no_grad;
+    net[0]->as<bnn::BayesConv2dImpl>()->bias_mean.fill_(0.5);
+  }
   std::vector<int64_t> fc1_off{3, 7};
-  for (int64_t f = 32; f < 48; ++f) fc1_off.push_back(f);
-  const std::vector<std::vector<int64_t>> off{{1}, fc1_off, {4}};
-  const std::vector<size_t> at{0, 4, 6};
-  switch_off(weight_of<bnn::BayesConv2dImpl>(net, 0), off[0]);
+  for (int64_t f = 16; f < 32; ++f) fc1_off.push_back(f);
+  const std::vector<std::vector<int64_t>> off{{2}, fc1_off, {4}};
+  const auto& conv = weight_of<bnn::BayesConv2dImpl>(net, 0);
+  REQUIRE(conv.group_scales()->dim == 0);
+  REQUIRE(net[0]->as<bnn::BayesConv2dImpl>()->bias.group_scales().has_value());
+  switch_off(conv, off[0]);
   switch_off(weight_of<bnn::BayesLinearImpl>(net, 4), off[1]);
   switch_off(weight_of<bnn::BayesLinearImpl>(net, 6), off[2]);
   const auto compressed = bnn::compress(net);
-  check_report(compressed.report, {1, 46, 4}, {72, 320, 15}, {1 * 3 * 9, 46 * 4, 4 * 3});
+  // conv: 2 of 4 filters (0 and 3); fc1: channels 0 and 3 less features 3 and 7, 4 rows.
+  check_report(compressed.report, {2, 30, 4}, {72, 320, 15}, {2 * 2 * 9, 30 * 4, 4 * 3});
+  CHECK(compressed.report.layers[0].unit_dim == 0);
+  CHECK(compressed.report.layers[0].units == 4);
 
+  // The reference: the same network with the dead filter's scale at zero (its weights and bias
+  // zeroed) and the dead dense inputs' columns zeroed.
   auto reference =
       torch::nn::Sequential(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(net->clone()));
-  zero_columns(weight_of<bnn::BayesConv2dImpl>(reference, 0), off[0]);
+  {
+    torch::NoGradGuard no_grad;
+    auto ref_conv = reference[0]->as<bnn::BayesConv2dImpl>();
+    ref_conv->weight_mean[2].zero_();
+    ref_conv->bias_mean[2].zero_();
+  }
   zero_columns(weight_of<bnn::BayesLinearImpl>(reference, 4), off[1]);
   zero_columns(weight_of<bnn::BayesLinearImpl>(reference, 6), off[2]);
   auto small = compressed.network;
@@ -137,6 +156,111 @@ TEST_CASE("compress: a CNN drops whole channels through Flatten and selects the 
   bnn::export_posterior_mean(small, dir.file("compressed.pt"));
   CHECK(torch::allclose(torch::jit::load(dir.file("compressed.pt")).forward({x}).toTensor(),
                         posterior_mean(small, x), 1e-5, 1e-6));
+}
+
+TEST_CASE("compress: a threshold per layer", "[compress]") {
+  // Normal-Jeffreys scales with log α_j = -4, -3, ..., 1 on each layer's six input units: the
+  // first layer at its own threshold -2.5 keeps 2 units, the second at -1 keeps 3.
+  torch::nn::Sequential net(
+      bnn::BayesLinear(bnn::BayesLinearOptions(6, 6).prior(bnn::Prior::group_normal_jeffreys())),
+      torch::nn::ReLU(),
+      bnn::BayesLinear(bnn::BayesLinearOptions(6, 2).prior(bnn::Prior::group_normal_jeffreys())));
+  for (size_t i : {0, 2}) {
+    torch::NoGradGuard no_grad;
+    auto prior = net[i]->as<bnn::BayesLinearImpl>()->weight_prior;
+    prior->named_parameters(false)["scale_log_sd"].copy_(
+        torch::arange(-4.0, 2.0, 1.0).to(torch::kFloat) / 2);  // μ = 1: log α = 2 log σ
+  }
+  const auto options =
+      bnn::CompressOptions().max_log_alpha(-1.0).layer_max_log_alpha({{"0", -2.5}});
+  CHECK(options.threshold("0") == -2.5);
+  CHECK(options.threshold("2") == -1.0);
+  const auto report = bnn::compress(net, options).report;
+  CHECK(report.layers[0].units_kept == 2);  // log α -4, -3
+  CHECK(report.layers[0].max_log_alpha == -2.5);
+  CHECK(report.layers[1].units_kept == 3);  // -4, -3, -2
+  CHECK(report.layers[1].max_log_alpha == -1.0);
+  CHECK(report.layers[0].weights_kept == 2 * 3);  // its outputs: the second layer's kept inputs
+}
+
+TEST_CASE("compress: multiply-adds per example", "[compress]") {
+  // conv 1→2 (3x3) on 6x6: 2·4·4 outputs × 9; pool → 2x2; flatten 8 → linear 8→3: 3 × 8.
+  torch::nn::Sequential net(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 2, 3)), torch::nn::ReLU(),
+                            torch::nn::MaxPool2d(2), torch::nn::Flatten(), torch::nn::Linear(8, 3));
+  CHECK(bnn::multiply_adds(net, torch::randn({1, 1, 6, 6})) == 2 * 16 * 9 + 24);
+  REQUIRE_THROWS_WITH(bnn::multiply_adds(net, torch::randn({2, 1, 6, 6})),
+                      Contains("one input of batch size 1, got shape [2, 1, 6, 6]"));
+}
+
+TEST_CASE(
+    "choose_thresholds: the most pruning within the budget, judged on the validation set alone",
+    "[compress]") {
+  // A toy MLP whose units' log α spread over [-6, 2]; the validation labels are the full
+  // network's own predictions (100 %), the test labels random: a search that looked at the
+  // test set would see about a third.
+  torch::manual_seed(24);
+  const auto prior = bnn::Prior::group_normal_jeffreys();
+  torch::nn::Sequential net(bnn::BayesLinear(bnn::BayesLinearOptions(12, 16).prior(prior)),
+                            torch::nn::ReLU(),
+                            bnn::BayesLinear(bnn::BayesLinearOptions(16, 3).prior(prior)));
+  for (size_t i : {0, 2}) {
+    torch::NoGradGuard no_grad;
+    auto weight_prior = net[i]->as<bnn::BayesLinearImpl>()->weight_prior;
+    auto log_sd = weight_prior->named_parameters(false)["scale_log_sd"];
+    log_sd.copy_(torch::rand_like(log_sd) * 4 - 3);  // log α = 2 log σ in [-6, 2]
+  }
+  const auto inputs = torch::randn({400, 12});
+  const auto targets = posterior_mean(net, inputs).argmax(1);
+  const auto test_targets = torch::randint(0, 3, {400}, torch::kLong);
+  (void)test_targets;  // never passed: the search sees only (inputs, targets)
+  const double budget = 5.0;
+  const auto choice =
+      bnn::choose_thresholds(net, inputs, targets, bnn::ThresholdSearchOptions().budget(budget));
+  CHECK(choice.full_accuracy == Approx(100.0));
+  CHECK(choice.accuracy >= 100.0 - budget);
+  CHECK(choice.ratio > 1.0);
+  // What it reports is what compress gives at the chosen thresholds.
+  auto small = bnn::compress(net, choice.options);
+  const double accuracy = 100.0 * posterior_mean(small.network, inputs)
+                                      .argmax(1)
+                                      .eq(targets)
+                                      .to(torch::kDouble)
+                                      .mean()
+                                      .item<double>();
+  CHECK(accuracy == Approx(choice.accuracy));
+  CHECK(small.report.ratio() == Approx(choice.ratio));
+  // Greedy to the end: one more step down on any layer leaves the budget (or no step is left).
+  const auto candidates = bnn::ThresholdSearchOptions().candidates();
+  for (const auto& [path, threshold] : choice.options.layer_max_log_alpha()) {
+    const auto next =
+        std::find_if(candidates.begin(), candidates.end(), [&](double c) { return c < threshold; });
+    if (next == candidates.end()) continue;
+    const auto& weight = net[path == "0" ? 0 : 2]->as<bnn::BayesLinearImpl>()->weight;
+    if (!bnn::kept_units(*weight.group_scales(), *next, 1e-3).any().item<bool>()) continue;
+    auto lower = choice.options;
+    lower.layer_max_log_alpha()[path] = *next;
+    auto tried = bnn::compress(net, lower).network;
+    const double tried_accuracy = 100.0 * posterior_mean(tried, inputs)
+                                              .argmax(1)
+                                              .eq(targets)
+                                              .to(torch::kDouble)
+                                              .mean()
+                                              .item<double>();
+    INFO("layer " << path << " at " << *next);
+    CHECK(tried_accuracy < 100.0 - budget);
+  }
+  // The trade-off curve: every trial, the taken path within the budget, the ratio non-decreasing.
+  double last_ratio = 0;
+  for (const auto& trial : choice.trials) {
+    if (!trial.taken) continue;
+    CHECK(trial.ratio >= last_ratio);
+    last_ratio = trial.ratio;
+  }
+  REQUIRE_THROWS_WITH(
+      bnn::choose_thresholds(net, inputs, targets, bnn::ThresholdSearchOptions().budget(-1)),
+      Contains("the budget must be non-negative and finite (accuracy points), got -1"));
+  REQUIRE_THROWS_WITH(bnn::choose_thresholds(net, inputs, targets.slice(0, 0, 10)),
+                      Contains("got 400 inputs and 10 targets"));
 }
 
 TEST_CASE("compress: the predictive export of a compressed network draws z and v", "[compress]") {
@@ -177,9 +301,25 @@ TEST_CASE("compress: refusals name the module and the value", "[compress]") {
                                                  Contains("'1' (torch::nn::BatchNorm1d") &&
                                                  Contains("between it and '0'"));
 
-  // A grouped convolution whose units would be removed.
+  REQUIRE_THROWS_WITH(
+      bnn::compress(grouped, bnn::CompressOptions().layer_max_log_alpha({{"0", std::nan("")}})),
+      Contains("the threshold of '0' must be a number, got nan"));
+  REQUIRE_THROWS_WITH(bnn::compress(grouped, bnn::CompressOptions().max_log_alpha(-100)),
+                      Contains("'0' would keep none of its input units (threshold -100"));
+
+  // A grouped convolution whose filters would be removed.
   torch::nn::Sequential conv(
-      bnn::BayesConv2d(bnn::BayesConv2dOptions(4, 4, 3).groups(2).prior(kGroup)));
+      bnn::BayesConv2d(bnn::BayesConv2dOptions(4, 4, 3).groups(2).prior(kGroup)), torch::nn::ReLU(),
+      bnn::BayesConv2d(bnn::BayesConv2dOptions(4, 2, 1)));
   switch_off(weight_of<bnn::BayesConv2dImpl>(conv, 0), {1});
   REQUIRE_THROWS_WITH(bnn::compress(conv), Contains("'0' has groups=2"));
+
+  // A dead filter followed by a module that does not keep zero at zero.
+  torch::nn::Sequential sigmoid(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 3, 3).prior(kGroup)),
+                                torch::nn::Sigmoid(),
+                                bnn::BayesConv2d(bnn::BayesConv2dOptions(3, 2, 1)));
+  switch_off(weight_of<bnn::BayesConv2dImpl>(sigmoid, 0), {0});
+  REQUIRE_THROWS_WITH(bnn::compress(sigmoid), Contains("'0' drops 1 of its output units") &&
+                                                  Contains("'1' (torch::nn::Sigmoid") &&
+                                                  Contains("keep zero at zero"));
 }

@@ -26,6 +26,7 @@
 #include <torch/script.h>
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/mnist.h"
 #include "checkpoint_file.h"
 #include "support/idx_files.h"
 #include "support/real_data.h"
@@ -418,7 +419,7 @@ TEST_CASE("bayesnn-experiment: --compress writes compressed.pt and metrics.json'
       const auto compression = read_json(out + "/metrics.json")["compression"];
       const std::vector<int64_t> units = run.rfind("lenet300", 0) == 0
                                              ? std::vector<int64_t>{784, 300, 100}
-                                             : std::vector<int64_t>{1, 20, 800, 500};
+                                             : std::vector<int64_t>{20, 50, 800, 500};
       REQUIRE(compression["units_kept"].size() == units.size());
       for (size_t k = 0; k < units.size(); ++k) {
         REQUIRE(compression["units_kept"][k].get<int64_t>() <= units[k]);
@@ -428,6 +429,17 @@ TEST_CASE("bayesnn-experiment: --compress writes compressed.pt and metrics.json'
         INFO(key);
         require_finite_number(compression, key);
       }
+      REQUIRE(compression["multiply_adds"].get<int64_t>() ==
+              (run.rfind("lenet300", 0) == 0
+                   ? 784 * 300 + 300 * 100 + 100 * 10
+                   : 20 * 24 * 24 * 25 + 50 * 8 * 8 * 20 * 25 + 800 * 500 + 500 * 10));
+      REQUIRE(compression["multiply_adds_kept"].get<int64_t>() <=
+              compression["multiply_adds"].get<int64_t>());
+      REQUIRE(compression["rule"]["chosen_on"] == "none: the default rule");
+      // Precision reduction: fewer bits than float32 for every kept weight, and its export.
+      REQUIRE(compression["precision"]["ratio"].get<double>() > compression["ratio"].get<double>());
+      REQUIRE(compression["precision"]["layers"].size() == units.size());
+      require_finite_number(compression["precision"], "accuracy_posterior_mean");
       REQUIRE(compression["ratio"].get<double>() ==
               Approx(1 / compression["weights_kept"].get<double>()));
       REQUIRE(compression["export"]["compressed_bytes"].get<int64_t>() > 0);
@@ -437,8 +449,51 @@ TEST_CASE("bayesnn-experiment: --compress writes compressed.pt and metrics.json'
           run.rfind("lenet300", 0) == 0 ? torch::rand({3, 784}) : torch::rand({3, 1, 28, 28});
       REQUIRE(compressed.forward({images}).toTensor().sizes() ==
               full.forward({images}).toTensor().sizes());
+      auto reduced = torch::jit::load(out + "/compressed_reduced.pt");
+      REQUIRE(reduced.forward({images}).toTensor().sizes() ==
+              full.forward({images}).toTensor().sizes());
     }
   }
+}
+
+TEST_CASE(
+    "bayesnn-experiment: --validation holds training images out and --compress chooses its "
+    "thresholds on them, never on the test set",
+    "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(4);
+  {  // test labels unlike the images: an accuracy computed there would differ
+    std::vector<uint8_t> labels(100);
+    for (size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<uint8_t>((i * 7) % 10);
+    bayesnn::test::write_file(scratch.file("mnist") + "/t10k-labels-idx1-ubyte",
+                              bayesnn::test::idx_bytes(0x801, {100}, labels));
+  }
+  const std::string out = scratch.file("validated");
+  const auto result = run_experiment(
+      smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
+          " --epochs 3 --batch-size 20 --validation 100 --compress --compress-budget 2",
+      scratch);
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  const auto metrics = read_json(out + "/metrics.json");
+  REQUIRE(metrics["train_images"] == 200);
+  const auto rule = metrics["compression"]["rule"];
+  REQUIRE(rule["chosen_on"] == "validation");
+  REQUIRE(rule["validation_images"] == 100);
+  REQUIRE(rule["budget_points"].get<double>() == Approx(2.0));
+  REQUIRE(rule["thresholds"].size() == 3);
+  REQUIRE(rule["trials"].size() >= 1);
+  const double full = rule["validation_accuracy_full"].get<double>();
+  REQUIRE(rule["validation_accuracy"].get<double>() >= full - 0.02 - 1e-9);
+
+  // The full network's accuracy on the last 100 training images, computed here from its export:
+  // what the search reports.
+  auto train = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTrain);
+  auto held_out = train.slice(200, 300);
+  auto module = torch::jit::load(out + "/posterior_mean.pt");
+  torch::NoGradGuard no_grad;
+  const auto predicted = module.forward({held_out.inputs.view({100, -1})}).toTensor().argmax(1);
+  REQUIRE(full == Approx(predicted.eq(held_out.targets).to(torch::kDouble).mean().item<double>()));
 }
 
 TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed options",
@@ -493,6 +548,13 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--model lenet300 --prior unit-hierarchical --compress",
        "--compress: got --prior unit-hierarchical, expected --prior group-horseshoe or group-nj"},
       {"--compress-min-scale -1", "--compress-min-scale"},
+      {"--model lenet300 --prior group-nj --compress --validation 100 --compress-budget -1",
+       "--compress-budget: got -1, expected a finite number >= 0"},
+      {"--max-log-sigma nan", "--max-log-sigma: got nan, expected a number or inf"},
+      {"--model lenet300 --prior group-nj --compress --compress-budget 0.5",
+       "--compress-budget: got 0.5, expected --compress and --validation N"},
+      {"--validation -1", "--validation: got -1, expected a whole number >= 0"},
+      {"--scale-lr -1", "--scale-lr: got -1, expected a finite number >= 0"},
       {"--group-tau0 0", "--group-tau0"},
   };
   for (const auto& c : cases) {
@@ -576,6 +638,18 @@ TEST_CASE("bayesnn-experiment: --help lists every option with its default", "[ex
   const bool shows_default = result.output.find("=mlp") != std::string::npos ||
                              result.output.find("[mlp]") != std::string::npos;
   REQUIRE(shows_default);
+}
+
+TEST_CASE("bayesnn-experiment: --validation that leaves no training images is refused",
+          "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(5);
+  const auto result = run_experiment(
+      smoke_arguments(scratch, "lenet300", scratch.file("run")) + " --validation 300", scratch);
+  INFO(result.output);
+  REQUIRE(result.exit_code == 1);
+  REQUIRE_THAT(result.errors,
+               Catch::Contains("--validation 300 leaves no training images: there are 300 in"));
 }
 
 TEST_CASE("bayesnn-experiment: missing data is an error naming the directory", "[experiment]") {

@@ -2,6 +2,7 @@
 // verbatim, so the front door never shows code that does not build.
 #include "support/catch.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -106,14 +107,19 @@ double readme_compress(torch::nn::Sequential& net_out) {
   // BEGIN README compress
   namespace bnn = bayesnn;
   auto layer = [](int64_t in, int64_t out) {
-    return bnn::BayesLinear(bnn::BayesLinearOptions(in, out).prior(bnn::Prior::group_horseshoe()));
+    return bnn::BayesLinear(
+        bnn::BayesLinearOptions(in, out).prior(bnn::Prior::group_normal_jeffreys()));
   };
   torch::nn::Sequential net(torch::nn::Flatten(), layer(784, 300), torch::nn::ReLU(),
                             layer(300, 100), torch::nn::ReLU(), layer(100, 10));
-  auto train = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
-  bnn::Trainer(net, bnn::TrainerOptions().epochs(10)).fit(train);
-  auto small = bnn::compress(net);  // small.report: units and weights kept per layer, ratio()
-  bnn::export_posterior_mean(small.network, "compressed.pt");
+  auto all = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
+  auto train = all.head(all.size() * 5 / 6), held_out = all.slice(train.size(), all.size());
+  bnn::Trainer(net, bnn::TrainerOptions().epochs(10).scale_lr(1e-2).max_log_sigma(std::log(0.2)))
+      .fit(train);
+  auto rule = bnn::choose_thresholds(net, held_out.inputs, held_out.targets);  // 0.1 points
+  auto small = bnn::compress(net, rule.options);  // small.report: units, weights kept, ratio()
+  auto bits = bnn::reduce_precision(small.network, small.report.weights());  // bits.ratio()
+  bnn::export_posterior_mean(small.network, "compressed.pt", {}, bits.storage());
   // END README compress
   net_out = small.network;
   return small.report.ratio();

@@ -1,9 +1,11 @@
 #include "support/catch.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -382,6 +384,60 @@ TEST_CASE("Trainer: writes one JSON line per epoch with the documented keys", "[
   CHECK(history.back().elbo == Approx(-(history.back().nll + history.back().kl / 100)));
 }
 
+TEST_CASE(
+    "Trainer: scale_lr trains the group scales in a parameter group of their own, and the log "
+    "records their log α quantiles",
+    "[trainer]") {
+  bayesnn::test::TempDir dir;
+  torch::manual_seed(66);
+  const auto prior = bnn::Prior::group_normal_jeffreys();
+  torch::nn::Sequential model(bnn::BayesLinear(bnn::BayesLinearOptions(2, 8).prior(prior)),
+                              torch::nn::ReLU(),
+                              bnn::BayesLinear(bnn::BayesLinearOptions(8, 2).prior(prior)));
+  bnn::Trainer plain(model, bnn::TrainerOptions());
+  CHECK(plain.optimizer().param_groups().size() == 1);
+
+  bnn::Trainer trainer(
+      model, bnn::TrainerOptions().epochs(1).batch_size(32).scale_lr(0.05).progress(false).log_path(
+                 dir.file("log.jsonl")));
+  const auto& groups = trainer.optimizer().param_groups();
+  REQUIRE(groups.size() == 2);
+  CHECK(groups[0].options().get_lr() == Approx(1e-3));
+  CHECK(groups[1].options().get_lr() == Approx(0.05));
+  std::set<const void*> scales;
+  for (size_t i : {0, 2}) {
+    for (const auto& p : model[i]->as<bnn::BayesLinearImpl>()->weight_prior->parameters()) {
+      scales.insert(p.unsafeGetTensorImpl());
+    }
+  }
+  CHECK(groups[1].params().size() == scales.size());
+  for (const auto& p : groups[1].params()) CHECK(scales.count(p.unsafeGetTensorImpl()) == 1);
+  CHECK(groups[0].params().size() + groups[1].params().size() == model->parameters().size());
+
+  trainer.fit(two_blobs(100, 67));
+  const double min_log_alpha =
+      model[0]->as<bnn::BayesLinearImpl>()->weight.group_scales()->log_alpha().min().item<double>();
+
+  // max_log_sigma: every log σ at most the clip after training (they start at -5 and grow).
+  bnn::Trainer clipped(
+      model,
+      bnn::TrainerOptions().epochs(2).batch_size(32).lr(0.05).max_log_sigma(-4.9).progress(false));
+  clipped.fit(two_blobs(100, 68));
+  for (size_t i : {0, 2}) {
+    const auto& layer = *model[i]->as<bnn::BayesLinearImpl>();
+    CHECK(layer.weight_log_sigma.max().item<double>() <= -4.9);
+    CHECK(layer.bias_log_sigma.max().item<double>() <= -4.9);
+  }
+  std::ifstream log(dir.file("log.jsonl"));
+  std::string line;
+  REQUIRE(std::getline(log, line));
+  const auto quantiles =
+      nlohmann::json::parse(line)["log_alpha"]["0.weight_prior"].get<std::vector<double>>();
+  REQUIRE(quantiles.size() == bnn::kLogAlphaQuantiles.size());
+  CHECK(std::is_sorted(quantiles.begin(), quantiles.end()));
+  CHECK(quantiles.front() == Approx(min_log_alpha).epsilon(1e-4));
+}
+
 TEST_CASE("Trainer: bad options name the value", "[trainer]") {
   auto model = small_mlp();
   auto make = [&](bnn::TrainerOptions options) { bnn::Trainer trainer(model, options); };
@@ -401,6 +457,10 @@ TEST_CASE("Trainer: bad options name the value", "[trainer]") {
                       Contains("kl_warmup_steps must be >= 0, got -5"));
   REQUIRE_THROWS_WITH(make(bnn::TrainerOptions().grad_clip_norm(-1)),
                       Contains("grad_clip_norm must be >= 0, got -1"));
+  REQUIRE_THROWS_WITH(make(bnn::TrainerOptions().max_log_sigma(std::nan(""))),
+                      Contains("max_log_sigma must be a number (inf: no clip), got nan"));
+  REQUIRE_THROWS_WITH(make(bnn::TrainerOptions().scale_lr(-1)),
+                      Contains("scale_lr must be finite and >= 0 (0: lr), got -1"));
   bnn::Trainer trainer(model, bnn::TrainerOptions());
   REQUIRE_THROWS_WITH(trainer.set_optimizer(nullptr), Contains("the optimizer is empty"));
   REQUIRE_THROWS_WITH(bnn::GaussianLikelihood(0.0),

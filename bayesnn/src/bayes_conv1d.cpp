@@ -19,7 +19,7 @@ void BayesConv1dImpl::reset() {
   detail::check_conv_options<1>("BayesConv1d", options);
   register_weight_and_bias({options.out_channels(), options.in_channels() / options.groups(),
                             (*options.kernel_size())[0]},
-                           options.bias(), options.prior());
+                           options.bias(), options.prior(), /*unit_dim=*/0);
   reset_parameters();
 }
 

@@ -20,7 +20,7 @@ void BayesConv2dImpl::reset() {
   const auto& k = *options.kernel_size();
   register_weight_and_bias(
       {options.out_channels(), options.in_channels() / options.groups(), k[0], k[1]},
-      options.bias(), options.prior());
+      options.bias(), options.prior(), /*unit_dim=*/0);
   reset_parameters();
 }
 

@@ -31,11 +31,11 @@ void BayesModule::set_mode(Mode mode) {
 }
 
 VariationalTensor BayesModule::register_variational(const std::string& name, at::IntArrayRef shape,
-                                                    const Prior& prior) {
+                                                    const Prior& prior, int64_t unit_dim) {
   auto* module = dynamic_cast<torch::nn::Module*>(this);
   TORCH_CHECK(module != nullptr, "BayesModule::register_variational('", name,
               "'): the BayesModule must also be a torch::nn::Module");
-  VariationalTensor tensor(*module, name, shape, prior);
+  VariationalTensor tensor(*module, name, shape, prior, unit_dim);
   auto same_name = [&name](const auto& entry) { return entry.first == name; };
   auto existing = std::find_if(variational_.begin(), variational_.end(), same_name);
   if (existing != variational_.end()) {

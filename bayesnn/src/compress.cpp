@@ -1,6 +1,8 @@
 #include "bayesnn/compress.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -15,6 +17,8 @@
 #include "bayesnn/bayes_conv1d.h"
 #include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
+#include "bayesnn/bayes_module.h"
+#include "bayesnn/mode.h"
 
 namespace bayesnn {
 
@@ -58,23 +62,40 @@ torch::Tensor SelectUnitsImpl::forward(const torch::Tensor& x) {
 }
 
 namespace {
+void check_threshold(const std::string& what, double value) {
+  TORCH_CHECK(!std::isnan(value), "compress: ", what, " must be a number, got ", value);
+}
+
 void check_options(const CompressOptions& options) {
-  TORCH_CHECK(!std::isnan(options.max_log_alpha()),
-              "compress: max_log_alpha must be a number, got ", options.max_log_alpha());
+  check_threshold("max_log_alpha", options.max_log_alpha());
+  for (const auto& [path, value] : options.layer_max_log_alpha()) {
+    check_threshold("the threshold of '" + path + "'", value);
+  }
   TORCH_CHECK(std::isfinite(options.min_scale()) && options.min_scale() >= 0,
               "compress: min_scale must be non-negative and finite, got ", options.min_scale());
 }
 }  // namespace
 
-at::Tensor kept_units(const GroupScales& scales, const CompressOptions& options) {
-  check_options(options);
+double CompressOptions::threshold(const std::string& path) const {
+  const auto found = layer_max_log_alpha_.find(path);
+  return found == layer_max_log_alpha_.end() ? max_log_alpha_ : found->second;
+}
+
+at::Tensor kept_units(const GroupScales& scales, double max_log_alpha, double min_scale) {
+  check_options(CompressOptions().max_log_alpha(max_log_alpha).min_scale(min_scale));
   at::NoGradGuard no_grad;
   const auto log_alpha = scales.log_alpha().to(at::kCPU, at::kDouble);
   const auto mean = scales.mean().to(at::kCPU, at::kDouble);
-  return log_alpha.lt(options.max_log_alpha()) & mean.abs().ge(options.min_scale());
+  return log_alpha.lt(max_log_alpha) & mean.abs().ge(min_scale);
+}
+
+at::Tensor kept_units(const GroupScales& scales, const CompressOptions& options) {
+  return kept_units(scales, options.max_log_alpha(), options.min_scale());
 }
 
 namespace {
+
+using Children = torch::OrderedDict<std::string, std::shared_ptr<torch::nn::Module>>;
 
 // One Bayesian layer of the model, as compress sees it.
 struct Layer {
@@ -83,8 +104,12 @@ struct Layer {
   const VariationalTensor* weight = nullptr;
   const VariationalTensor* bias = nullptr;
   int64_t groups = 1;
-  at::Tensor on;      // bool [in]: the input units its group scales keep (all without)
-  at::Tensor keep;    // bool [out]: the output units the next layer uses
+  int64_t unit_dim = 1;  // where its group scales sit (1 without)
+  double threshold = 0;
+  at::Tensor in_on;   // bool [in]: the input units its own scales keep
+  at::Tensor out_on;  // bool [out]: the output units its own scales keep
+  at::Tensor in;      // bool [in]: the input units the compressed layer keeps
+  at::Tensor out;     // bool [out]: the output units it keeps
   at::Tensor select;  // the inputs to select before it, where the producer keeps more
   torch::nn::AnyModule (*rebuild)(const torch::nn::Module&, int64_t, int64_t) = nullptr;
 };
@@ -125,18 +150,25 @@ std::optional<Layer> as_layer(const torch::nn::Module& module) {
   return layer;
 }
 
-// Modules that act on each unit (channel) alone: what may sit between two pruned layers.
-bool acts_per_unit(const torch::nn::Module& m) {
+// Modules that act on each unit alone and keep zero at zero: what may sit after a layer that
+// drops its own output units (their outputs are zero with their scales).
+bool keeps_zero(const torch::nn::Module& m) {
   using namespace torch::nn;
   return dynamic_cast<const ReLUImpl*>(&m) || dynamic_cast<const ReLU6Impl*>(&m) ||
          dynamic_cast<const LeakyReLUImpl*>(&m) || dynamic_cast<const ELUImpl*>(&m) ||
          dynamic_cast<const SELUImpl*>(&m) || dynamic_cast<const GELUImpl*>(&m) ||
          dynamic_cast<const SiLUImpl*>(&m) || dynamic_cast<const TanhImpl*>(&m) ||
-         dynamic_cast<const SigmoidImpl*>(&m) || dynamic_cast<const SoftplusImpl*>(&m) ||
          dynamic_cast<const DropoutImpl*>(&m) || dynamic_cast<const Dropout2dImpl*>(&m) ||
          dynamic_cast<const IdentityImpl*>(&m) || dynamic_cast<const MaxPool1dImpl*>(&m) ||
          dynamic_cast<const MaxPool2dImpl*>(&m) || dynamic_cast<const AvgPool1dImpl*>(&m) ||
          dynamic_cast<const AvgPool2dImpl*>(&m);
+}
+
+// Modules that act on each unit (channel) alone: what may sit between two pruned layers.
+bool acts_per_unit(const torch::nn::Module& m) {
+  using namespace torch::nn;
+  return keeps_zero(m) || dynamic_cast<const SigmoidImpl*>(&m) ||
+         dynamic_cast<const SoftplusImpl*>(&m);
 }
 
 at::Tensor indices_of(const at::Tensor& mask) { return mask.nonzero().view({-1}); }
@@ -154,44 +186,50 @@ void copy_sliced(const std::string& path, const VariationalTensor& from,
   };
   to.mean().copy_(slice(from.mean()));
   to.log_sigma().copy_(slice(from.log_sigma()));
-  const bool grouped = from.group_scales().has_value();
+  const auto& prior = from.prior();
+  const bool grouped = prior->group_scales().has_value();
+  const auto& units = prior->unit_dim() == 1 ? in : out;
   const auto copy = [&](const std::string& name, const at::Tensor& value, at::Tensor target) {
     if (value.sizes().vec() == shape) {
       target.copy_(slice(value));
     } else if (value.dim() == 0) {
       target.copy_(value);
-    } else if (value.dim() == 1 && grouped && in.defined() && value.size(0) == shape[1]) {
-      target.copy_(value.index_select(0, in.to(value.device())));
+    } else if (value.dim() == 1 && grouped && units.defined() &&
+               value.size(0) == shape[static_cast<size_t>(prior->unit_dim())]) {
+      target.copy_(value.index_select(0, units.to(value.device())));
     } else if (value.dim() == 1 && value.size(0) == shape[0]) {
       target.copy_(value.index_select(0, out.to(value.device())));
     } else {
-      TORCH_CHECK(false, "compress: '", path, "': its prior ", to_string(from.prior()->prior()),
+      TORCH_CHECK(false, "compress: '", path, "': its prior ", to_string(prior->prior()),
                   " holds '", name, "' of shape ", value.sizes(),
                   ", which compress cannot slice to the kept units");
     }
   };
-  for (const auto& item : from.prior()->named_parameters(/*recurse=*/false)) {
+  for (const auto& item : prior->named_parameters(/*recurse=*/false)) {
     copy(item.key(), item.value(), to.prior()->named_parameters(false)[item.key()]);
   }
-  for (const auto& item : from.prior()->named_buffers(/*recurse=*/false)) {
+  for (const auto& item : prior->named_buffers(/*recurse=*/false)) {
     copy(item.key(), item.value(), to.prior()->named_buffers(false)[item.key()]);
   }
 }
 
-}  // namespace
-
-Compressed compress(const torch::nn::Sequential& model, const CompressOptions& options) {
-  check_options(options);
-  const auto children = model->named_children();
+// The model's Bayesian layers with the units their own scales keep.
+std::vector<Layer> find_layers(const Children& children, const CompressOptions& options) {
   std::vector<Layer> layers;
   for (size_t i = 0; i < children.size(); ++i) {
     auto layer = as_layer(*children[i].value());
     if (!layer) continue;
     layer->child = i;
     layer->path = children[i].key();
-    const auto scales = layer->weight->group_scales();
-    layer->on = scales ? kept_units(*scales, options)
-                       : at::ones({layer->weight->mean().size(1)}, at::kBool);
+    const auto& mean = layer->weight->mean();
+    layer->in_on = at::ones({mean.size(1)}, at::kBool);
+    layer->out_on = at::ones({mean.size(0)}, at::kBool);
+    layer->threshold = options.threshold(layer->path);
+    if (const auto scales = layer->weight->group_scales()) {
+      layer->unit_dim = scales->dim;
+      (scales->dim == 1 ? layer->in_on : layer->out_on) =
+          kept_units(*scales, layer->threshold, options.min_scale());
+    }
     layers.push_back(*layer);
   }
   TORCH_CHECK(std::any_of(layers.begin(), layers.end(),
@@ -199,51 +237,67 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
               "compress: the model has no layer with group scales (a prior such as "
               "Prior::group_horseshoe or Prior::group_normal_jeffreys on a BayesLinear, "
               "BayesConv1d or BayesConv2d at its top level)");
+  return layers;
+}
 
-  // Which outputs each layer keeps: the inputs its consumer keeps, through a Flatten by channel.
-  for (size_t k = 0; k < layers.size(); ++k) {
-    auto& layer = layers[k];
-    const int64_t out = layer.weight->mean().size(0);
-    if (k + 1 == layers.size()) {
-      layer.keep = at::ones({out}, at::kBool);
-      break;
-    }
-    auto& next = layers[k + 1];
-    const bool prunes = !next.on.all().item<bool>();
-    bool flattened = false;
-    for (size_t i = layer.child + 1; i < next.child; ++i) {
-      const auto& module = *children[i].value();
-      if (dynamic_cast<const torch::nn::FlattenImpl*>(&module) != nullptr) {
-        flattened = true;
-        continue;
-      }
-      TORCH_CHECK(!prunes || acts_per_unit(module), "compress: '", next.path, "' prunes ",
-                  (~next.on).sum().item<int64_t>(), " of its input units, but '", children[i].key(),
-                  "' (", module.name(), ") sits between it and '", layer.path,
-                  "', and compress can only shrink through modules that act on each unit "
-                  "alone (activations, dropout, pooling, Flatten, Identity)");
-    }
-    const int64_t in = next.on.size(0);
-    if (!prunes) {
-      layer.keep = at::ones({out}, at::kBool);
+// Which units `layer` and its consumer `next` keep between them, through the modules between
+// (each acting on one unit alone) and a Flatten (a channel kept while any of its features is).
+void connect(Layer& layer, Layer& next, const Children& children) {
+  const bool drops_outputs = !layer.out_on.all().item<bool>();
+  const bool drops_inputs = !next.in_on.all().item<bool>();
+  bool flattened = false;
+  for (size_t i = layer.child + 1; i < next.child; ++i) {
+    const auto& module = *children[i].value();
+    if (dynamic_cast<const torch::nn::FlattenImpl*>(&module) != nullptr) {
+      flattened = true;
       continue;
     }
-    if (!flattened) {
-      TORCH_CHECK(in == out, "compress: '", layer.path, "' has ", out, " outputs but '", next.path,
-                  "' takes ", in, " input units");
-      layer.keep = next.on.clone();
-      continue;
-    }
-    TORCH_CHECK(in % out == 0, "compress: '", next.path, "' takes ", in,
-                " flattened features, not a multiple of the ", out, " channels of '", layer.path,
-                "'");
-    layer.keep = next.on.view({out, in / out}).any(1);
-    const auto produced = layer.keep.repeat_interleave(in / out);
-    const auto wanted = next.on.masked_select(produced);
-    if (!wanted.all().item<bool>()) next.select = indices_of(wanted);
+    TORCH_CHECK(!drops_outputs || keeps_zero(module), "compress: '", layer.path, "' drops ",
+                (~layer.out_on).sum().item<int64_t>(), " of its output units, but '",
+                children[i].key(), "' (", module.name(), ") sits between it and '", next.path,
+                "', and compress can only remove them through modules that act on each unit "
+                "alone and keep zero at zero (ReLU, tanh and other activations, dropout, "
+                "pooling, Flatten, Identity)");
+    TORCH_CHECK(!drops_inputs || acts_per_unit(module), "compress: '", next.path, "' prunes ",
+                (~next.in_on).sum().item<int64_t>(), " of its input units, but '",
+                children[i].key(), "' (", module.name(), ") sits between it and '", layer.path,
+                "', and compress can only shrink through modules that act on each unit "
+                "alone (activations, dropout, pooling, Flatten, Identity)");
   }
-  if (!layers.empty() && !layers.front().on.all().item<bool>()) {
-    layers.front().select = indices_of(layers.front().on);
+  const int64_t out = layer.out_on.size(0);
+  const int64_t in = next.in_on.size(0);
+  if (!flattened) {
+    TORCH_CHECK(in == out, "compress: '", layer.path, "' has ", out, " outputs but '", next.path,
+                "' takes ", in, " input units");
+    layer.out = layer.out_on & next.in_on;
+    next.in = layer.out.clone();
+    return;
+  }
+  TORCH_CHECK(in % out == 0, "compress: '", next.path, "' takes ", in,
+              " flattened features, not a multiple of the ", out, " channels of '", layer.path,
+              "'");
+  next.in = next.in_on & layer.out_on.repeat_interleave(in / out);
+  layer.out = next.in.view({out, in / out}).any(1);
+  const auto wanted = next.in.masked_select(layer.out.repeat_interleave(in / out));
+  if (!wanted.all().item<bool>()) next.select = indices_of(wanted);
+}
+
+}  // namespace
+
+Compressed compress(const torch::nn::Sequential& model, const CompressOptions& options) {
+  check_options(options);
+  const auto children = model->named_children();
+  auto layers = find_layers(children, options);
+  layers.front().in = layers.front().in_on;
+  if (!layers.front().in.all().item<bool>()) layers.front().select = indices_of(layers.front().in);
+  for (size_t k = 0; k + 1 < layers.size(); ++k) connect(layers[k], layers[k + 1], children);
+  layers.back().out = at::ones({layers.back().out_on.size(0)}, at::kBool);
+  for (const auto& layer : layers) {
+    TORCH_CHECK(layer.in.any().item<bool>() && layer.out.any().item<bool>(), "compress: '",
+                layer.path, "' would keep none of its ",
+                layer.unit_dim == 1 ? "input units" : "output units", " (threshold ",
+                layer.threshold, ", min_scale ", options.min_scale(),
+                "): a network without them computes nothing from its input");
   }
 
   Compressed result;
@@ -256,8 +310,8 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
       continue;
     }
     const auto& layer = layers[k++];
-    const auto in = indices_of(layer.on);
-    const auto out = indices_of(layer.keep);
+    const auto in = indices_of(layer.in);
+    const auto out = indices_of(layer.out);
     const auto& weight = layer.weight->mean();
     TORCH_CHECK(
         layer.groups == 1 || (in.numel() == weight.size(1) && out.numel() == weight.size(0)),
@@ -272,11 +326,135 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
     copy_sliced(layer.path, *layer.weight, *small->weight, out, in);
     copy_sliced(layer.path, *layer.bias, *small->bias, out, at::Tensor());
     const int64_t kernel = weight.numel() / (weight.size(0) * weight.size(1));
-    result.report.layers.push_back({layer.path, weight.size(1), in.numel(), weight.numel(),
-                                    in.numel() * out.numel() * kernel});
+    const bool on_outputs = layer.unit_dim == 0;
+    result.report.layers.push_back({layer.path, layer.unit_dim,
+                                    on_outputs ? weight.size(0) : weight.size(1),
+                                    on_outputs ? out.numel() : in.numel(), weight.numel(),
+                                    in.numel() * out.numel() * kernel, layer.threshold});
     result.network->push_back(layer.path, std::move(rebuilt));
   }
   return result;
+}
+
+int64_t multiply_adds(const torch::nn::Sequential& model, const at::Tensor& example) {
+  TORCH_CHECK(example.dim() >= 1 && example.size(0) == 1,
+              "multiply_adds: the example must be one input of batch size 1, got shape ",
+              example.sizes());
+  auto& net = *model.ptr();
+  ModeGuard guard(net);
+  set_mode(net, Mode::kMean);
+  net.eval();
+  at::NoGradGuard no_grad;
+  int64_t total = 0;
+  auto x = example;
+  for (auto& child : net) {
+    x = child.forward(x);
+    const auto& module = *child.ptr();
+    const auto parameters = module.named_parameters(/*recurse=*/false);
+    const auto* weight = parameters.find("weight_mean");
+    if (weight == nullptr) weight = parameters.find("weight");
+    if (weight != nullptr && weight->dim() >= 2) total += x.numel() * (*weight)[0].numel();
+  }
+  return total;
+}
+
+namespace {
+double posterior_mean_accuracy(const torch::nn::Sequential& model, const at::Tensor& inputs,
+                               const at::Tensor& targets, int64_t batch_size) {
+  auto& net = *model.ptr();
+  ModeGuard guard(net);
+  set_mode(net, Mode::kMean);
+  net.eval();
+  at::NoGradGuard no_grad;
+  const auto device = net.parameters().front().device();
+  int64_t correct = 0;
+  for (int64_t start = 0; start < inputs.size(0); start += batch_size) {
+    const int64_t end = std::min(inputs.size(0), start + batch_size);
+    const auto logits = net.forward(inputs.slice(0, start, end).to(device));
+    correct += logits.argmax(1).cpu().eq(targets.slice(0, start, end).cpu()).sum().item<int64_t>();
+  }
+  return 100.0 * static_cast<double>(correct) / static_cast<double>(inputs.size(0));
+}
+}  // namespace
+
+ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::Tensor& inputs,
+                                  const at::Tensor& targets,
+                                  const ThresholdSearchOptions& options) {
+  TORCH_CHECK(std::isfinite(options.budget()) && options.budget() >= 0,
+              "choose_thresholds: the budget must be non-negative and finite (accuracy points), "
+              "got ",
+              options.budget());
+  TORCH_CHECK(!options.candidates().empty(), "choose_thresholds: no candidate thresholds");
+  TORCH_CHECK(inputs.size(0) > 0 && inputs.size(0) == targets.size(0),
+              "choose_thresholds: the validation set needs as many targets as inputs (at least "
+              "one), got ",
+              inputs.size(0), " inputs and ", targets.size(0), " targets");
+  TORCH_CHECK(options.batch_size() > 0, "choose_thresholds: batch_size must be positive, got ",
+              options.batch_size());
+  auto candidates = options.candidates();
+  std::sort(candidates.rbegin(), candidates.rend());
+  ThresholdChoice choice;
+  choice.full_accuracy = posterior_mean_accuracy(model, inputs, targets, options.batch_size());
+  const double floor = choice.full_accuracy - options.budget();
+
+  // Every layer with group scales starts at the largest candidate.
+  std::vector<std::string> paths;
+  std::map<std::string, GroupScales> scales_of;
+  std::map<std::string, size_t> at;
+  auto current = CompressOptions().min_scale(options.min_scale());
+  for (const auto& item : model->named_children()) {
+    const auto* bayes = dynamic_cast<const BayesModule*>(item.value().get());
+    if (bayes == nullptr) continue;
+    for (const auto& [name, tensor] : bayes->variational_tensors()) {
+      if (name != "weight" || !tensor.group_scales()) continue;
+      paths.push_back(item.key());
+      scales_of.emplace(item.key(), *tensor.group_scales());
+      at[item.key()] = 0;
+      current.layer_max_log_alpha()[item.key()] = candidates.front();
+    }
+  }
+  TORCH_CHECK(!paths.empty(), "choose_thresholds: the model has no layer with group scales");
+  const auto try_options = [&](const CompressOptions& tried) {
+    const auto compressed = compress(model, tried);
+    ThresholdTrial trial{
+        tried.layer_max_log_alpha(), compressed.report.ratio(),
+        posterior_mean_accuracy(compressed.network, inputs, targets, options.batch_size())};
+    trial.within_budget = trial.accuracy >= floor;
+    return trial;
+  };
+  choice.trials.push_back(try_options(current));
+  choice.trials.back().taken = true;  // the start, within the budget or not
+  size_t best = 0;
+  for (;;) {
+    std::optional<size_t> step;
+    std::string step_path;
+    for (const auto& path : paths) {
+      if (at[path] + 1 >= candidates.size()) continue;
+      // A layer left without units is no network: the search stops lowering it there.
+      if (!kept_units(scales_of.at(path), candidates[at[path] + 1], options.min_scale())
+               .any()
+               .item<bool>()) {
+        continue;
+      }
+      auto tried = current;
+      tried.layer_max_log_alpha()[path] = candidates[at[path] + 1];
+      choice.trials.push_back(try_options(tried));
+      const auto& trial = choice.trials.back();
+      if (trial.within_budget && (!step || trial.ratio > choice.trials[*step].ratio)) {
+        step = choice.trials.size() - 1;
+        step_path = path;
+      }
+    }
+    if (!step) break;
+    ++at[step_path];
+    current.layer_max_log_alpha()[step_path] = candidates[at[step_path]];
+    choice.trials[*step].taken = true;
+    best = *step;
+  }
+  choice.options = current;
+  choice.accuracy = choice.trials[best].accuracy;
+  choice.ratio = choice.trials[best].ratio;
+  return choice;
 }
 
 }  // namespace bayesnn

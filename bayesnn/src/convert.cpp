@@ -228,7 +228,8 @@ void ConvertContext::start_at(const VariationalTensor& q, const at::Tensor& trai
   at::NoGradGuard no_grad;
   // A product tensor w = z ∘ v starts with its posterior mean E[z] ∘ mean at the trained values.
   const auto scales = q.group_scales();
-  q.mean().copy_(scales ? trained / along_units(scales->mean(), trained.dim()) : trained);
+  q.mean().copy_(scales ? trained / along_units(scales->mean(), trained.dim(), scales->dim)
+                        : trained);
   if (!options_.moped_delta()) return;
   const auto sd = (trained.detach().abs() * *options_.moped_delta())
                       .clamp_min(options_.moped_sigma_floor())

@@ -40,12 +40,19 @@ void check_parameters_finite(const Trainer& trainer, const std::string& checkpoi
 }  // namespace
 
 std::string to_json_line(const EpochStats& stats) {
-  nlohmann::json line = {{"epoch", stats.epoch},     {"step", stats.step},
-                         {"elbo", stats.elbo},       {"nll", stats.nll},
-                         {"kl", stats.kl},           {"kl_weight", stats.kl_weight},
-                         {"loss", stats.loss},       {"accuracy", stats.accuracy},
-                         {"seconds", stats.seconds}, {"images_per_second", stats.images_per_second},
-                         {"lr", stats.lr},           {"prior_scales", stats.prior_scales}};
+  nlohmann::json line = {{"epoch", stats.epoch},
+                         {"step", stats.step},
+                         {"elbo", stats.elbo},
+                         {"nll", stats.nll},
+                         {"kl", stats.kl},
+                         {"kl_weight", stats.kl_weight},
+                         {"loss", stats.loss},
+                         {"accuracy", stats.accuracy},
+                         {"seconds", stats.seconds},
+                         {"images_per_second", stats.images_per_second},
+                         {"lr", stats.lr},
+                         {"prior_scales", stats.prior_scales},
+                         {"log_alpha", stats.log_alpha}};
   return line.dump();
 }
 

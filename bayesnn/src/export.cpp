@@ -37,8 +37,16 @@ const char* function_name(ExportKind kind) {
 // Builds one torch::jit::Module: the tensors as attributes, the forward as TorchScript source.
 class ExportWriter {
  public:
-  explicit ExportWriter(ExportKind kind)
-      : kind_(kind), module_(kind == ExportKind::kPosteriorMean ? "PosteriorMean" : "Predictive") {}
+  explicit ExportWriter(ExportKind kind, std::map<std::string, WeightStorage> storage = {})
+      : kind_(kind),
+        module_(kind == ExportKind::kPosteriorMean ? "PosteriorMean" : "Predictive"),
+        storage_(std::move(storage)) {}
+
+  // How the weight of the layer at `path` is stored (nullptr: as it is).
+  const WeightStorage* storage(const std::string& path) const {
+    const auto found = storage_.find(path);
+    return found == storage_.end() ? nullptr : &found->second;
+  }
 
   // Writes `module` at `path`: through its hook (a ScriptExportable or a BayesModule), its
   // children (a Sequential), or the exporter of its torch type.
@@ -226,6 +234,7 @@ class ExportWriter {
 
   ExportKind kind_;
   torch::jit::Module module_;
+  std::map<std::string, WeightStorage> storage_;
   std::set<std::string> names_;
   std::vector<PendingTensor> pending_;
   std::vector<std::string> body_;
@@ -266,24 +275,51 @@ std::string ExportContext::variational(const std::string& name, const Variationa
     describe(name + "_prior_scale", fmt::format("{}", tensor.prior()->scale()));
   }
   const auto scales = tensor.group_scales();
-  if (!scales) return variational(name, tensor.mean(), tensor.log_sigma());
-  // A product tensor w = z ∘ v: its posterior mean E[z] ∘ mean, or a draw of each factor.
-  if (!sampling()) return this->tensor(name + "_mean", tensor.value(Mode::kMean));
+  if (!scales && sampling()) return variational(name, tensor.mean(), tensor.log_sigma());
+  if (!sampling()) return stored_mean(name, tensor.value(Mode::kMean));
+  // A product tensor w = z ∘ v: a draw of each factor.
   const auto v = variational(name, tensor.mean(), tensor.log_sigma());
-  const auto loc = this->tensor(name + "_scale_loc", scales->loc);
-  auto u = fmt::format("{} + torch.exp({}) * torch.randn_like({})", loc,
-                       this->tensor(name + "_scale_log_sd", scales->log_sd), loc);
-  if (scales->shared_log_sd.defined()) {
-    u += fmt::format(" + torch.exp({}) * torch.randn(1, dtype={}.dtype, device={}.device)",
-                     this->tensor(name + "_scale_shared_log_sd", scales->shared_log_sd), loc, loc);
+  auto& z = scale_draws_[tensor.scales_prior().get()];
+  if (z.empty()) {
+    const auto loc = this->tensor(name + "_scale_loc", scales->loc);
+    auto u = fmt::format("{} + torch.exp({}) * torch.randn_like({})", loc,
+                         this->tensor(name + "_scale_log_sd", scales->log_sd), loc);
+    if (scales->shared_log_sd.defined()) {
+      u +=
+          fmt::format(" + torch.exp({}) * torch.randn(1, dtype={}.dtype, device={}.device)",
+                      this->tensor(name + "_scale_shared_log_sd", scales->shared_log_sd), loc, loc);
+    }
+    z = local(name + "_scales");
+    emit(fmt::format("{} = {}", z, scales->log_normal ? "torch.exp(" + u + ")" : "(" + u + ")"));
   }
   std::vector<std::string> shape(static_cast<size_t>(tensor.mean().dim()), "1");
-  shape[1] = "-1";
+  shape[static_cast<size_t>(scales->dim)] = "-1";
   const auto draw = local(name);
-  emit(fmt::format("{} = {} * {}.reshape([{}])", draw, v,
-                   scales->log_normal ? "torch.exp(" + u + ")" : "(" + u + ")",
-                   fmt::join(shape, ", ")));
+  emit(fmt::format("{} = {} * {}.reshape([{}])", draw, v, z, fmt::join(shape, ", ")));
   return draw;
+}
+
+std::string ExportContext::stored_mean(const std::string& name, const at::Tensor& mean) {
+  const auto* storage = name == "weight" ? writer_.storage(path_) : nullptr;
+  if (storage == nullptr || storage->dtype == at::kFloat) return tensor(name + "_mean", mean);
+  const auto weight = local(name);
+  if (storage->dtype == at::kHalf) {
+    emit(fmt::format("{} = {}.float()", weight, buffer(name + "_mean", mean.to(at::kHalf))));
+  } else {
+    TORCH_CHECK(storage->dtype == at::kChar && storage->scale > 0, detail::function_name(kind_),
+                ": the weight of '", path_, "' is to be stored as ", storage->dtype, " with scale ",
+                storage->scale,
+                "; expected float32, float16, or int8 with a "
+                "positive scale");
+    const auto steps = (mean / storage->scale).round();
+    TORCH_CHECK(steps.abs().max().item<double>() <= 127, detail::function_name(kind_),
+                ": the weight of '", path_, "' needs ", steps.abs().max().item<double>(),
+                " steps of ", storage->scale, ", more than int8 holds (127)");
+    emit(fmt::format("{} = {}.float() * {}", weight, buffer(name + "_steps", steps.to(at::kChar)),
+                     buffer(name + "_scale", at::full({}, storage->scale, at::kFloat))));
+  }
+  describe(name + "_storage", c10::toString(storage->dtype));
+  return weight;
 }
 
 std::string ExportContext::buffer(const std::string& name, const at::Tensor& value) {
@@ -314,8 +350,9 @@ void BayesModule::export_torchscript(ExportContext& ctx) const {
 }
 
 void export_posterior_mean(const torch::nn::Module& model, const std::string& path,
-                           const ExportMetadata& metadata) {
-  detail::ExportWriter writer(ExportKind::kPosteriorMean);
+                           const ExportMetadata& metadata,
+                           const std::map<std::string, WeightStorage>& storage) {
+  detail::ExportWriter writer(ExportKind::kPosteriorMean, storage);
   writer.write(model, "");
   writer.save(model, path, 0, metadata);
 }

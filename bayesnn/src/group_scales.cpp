@@ -2,6 +2,8 @@
 
 #include <vector>
 
+#include <c10/util/Exception.h>
+
 #include "noise.h"
 
 namespace bayesnn {
@@ -21,7 +23,8 @@ at::Tensor GroupScales::draw(int64_t rows) const {
 }
 
 at::Tensor GroupScales::scaled(const at::Tensor& t, bool per_row) const {
-  return t * along_units(draw(per_row ? t.size(0) : 1), t.dim());
+  if (per_row) return t * along_units(draw(t.size(0)), t.dim());
+  return t * along_units(draw(1).view({-1}), t.dim(), dim);
 }
 
 at::Tensor GroupScales::mean() const { return log_normal ? (loc + variance() / 2).exp() : loc; }
@@ -32,8 +35,16 @@ at::Tensor GroupScales::log_alpha() const {
   return log_normal ? variance.expm1().log() : variance.log() - (loc.square() + 1e-16).log();
 }
 
-at::Tensor along_units(const at::Tensor& z, int64_t dim) {
+at::Tensor along_units(const at::Tensor& z, int64_t dim, int64_t unit_dim) {
   std::vector<int64_t> shape(static_cast<size_t>(dim), 1);
+  if (unit_dim == 0) {
+    TORCH_CHECK(z.dim() == 1 && dim >= 1,
+                "along_units: scales along dimension 0 must be one "
+                "vector [units] and the tensor at least one-dimensional, got scales of shape ",
+                z.sizes(), " for a tensor of ", dim, " dimensions");
+    shape[0] = z.size(0);
+    return z.reshape(shape);
+  }
   shape[0] = z.dim() == 2 ? z.size(0) : 1;
   shape[1] = z.size(-1);
   return z.reshape(shape);

@@ -25,6 +25,11 @@ std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_parameters(
   return {};
 }
 
+std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_parameters(
+    at::IntArrayRef shape, int64_t) const {
+  return initial_parameters(shape);
+}
+
 std::vector<std::pair<std::string, at::Tensor>> PriorFamily::initial_buffers(
     at::IntArrayRef) const {
   return {};
@@ -265,18 +270,21 @@ std::string GroupHorseshoePrior::name() const {
 }
 
 std::vector<std::pair<std::string, at::Tensor>> GroupHorseshoePrior::initial_parameters(
-    at::IntArrayRef shape) const {
+    at::IntArrayRef shape, int64_t unit_dim) const {
   if (!has_units(shape)) return {};
-  // z starts at 1: a = tau0², b = 1/tau0² for the global scale, a = b = 1 for the local ones.
-  const int64_t units = shape[1];
-  const double log_a = 2.0 * std::log(tau0);
-  return {{"global_a_mean", scalar(log_a)},
+  // The global scale starts at its prior's scale, s = sqrt(a b) = tau0 (a = tau0², b = 1), and
+  // each local one at 1/tau0 through its heavy-tailed factor (a = 1, b = 1/tau0²: the gamma's
+  // light tail would cost e^{1/tau0²}), so that every z = s z̃ starts at 1 (Louizos et al.'s
+  // start) and the units the data does not hold up shrink towards the global scale.
+  const int64_t units = shape[static_cast<size_t>(unit_dim)];
+  const double log_tau0_squared = 2.0 * std::log(tau0);
+  return {{"global_a_mean", scalar(log_tau0_squared)},
           {"global_a_log_sd", scalar(init_log_sd)},
-          {"global_b_mean", scalar(-log_a)},
+          {"global_b_mean", scalar(0.0)},
           {"global_b_log_sd", scalar(init_log_sd)},
           {"local_a_mean", at::zeros({units}, at::kFloat)},
           {"local_a_log_sd", at::full({units}, init_log_sd, at::kFloat)},
-          {"local_b_mean", at::zeros({units}, at::kFloat)},
+          {"local_b_mean", at::full({units}, -log_tau0_squared, at::kFloat)},
           {"local_b_log_sd", at::full({units}, init_log_sd, at::kFloat)}};
 }
 
@@ -297,16 +305,18 @@ std::optional<GroupScales> GroupHorseshoePrior::group_scales(const PriorModuleIm
   scales.log_sd = half_sum_log_sd(h("local_a_log_sd"), h("local_b_log_sd"));
   scales.shared_log_sd = half_sum_log_sd(h("global_a_log_sd"), h("global_b_log_sd"));
   scales.log_normal = true;
+  scales.dim = module.unit_dim();
   return scales;
 }
 
 std::string GroupNormalJeffreysPrior::name() const { return "group_normal_jeffreys"; }
 
 std::vector<std::pair<std::string, at::Tensor>> GroupNormalJeffreysPrior::initial_parameters(
-    at::IntArrayRef shape) const {
+    at::IntArrayRef shape, int64_t unit_dim) const {
   if (!has_units(shape)) return {};
-  return {{"scale_mean", at::ones({shape[1]}, at::kFloat)},
-          {"scale_log_sd", at::full({shape[1]}, init_log_sd, at::kFloat)}};
+  const int64_t units = shape[static_cast<size_t>(unit_dim)];
+  return {{"scale_mean", at::ones({units}, at::kFloat)},
+          {"scale_log_sd", at::full({units}, init_log_sd, at::kFloat)}};
 }
 
 at::Tensor GroupNormalJeffreysPrior::kl_scales(const PriorModuleImpl& module) const {
@@ -325,18 +335,23 @@ std::optional<GroupScales> GroupNormalJeffreysPrior::group_scales(
   scales.loc = module.hyper("scale_mean");
   scales.log_sd = module.hyper("scale_log_sd");
   scales.log_normal = false;
+  scales.dim = module.unit_dim();
   return scales;
 }
 
 // --- the module -------------------------------------------------------------------------------
 
-PriorModuleImpl::PriorModuleImpl(Prior prior, std::vector<int64_t> shape)
-    : prior_(std::move(prior)), shape_(std::move(shape)) {
+PriorModuleImpl::PriorModuleImpl(Prior prior, std::vector<int64_t> shape, int64_t unit_dim)
+    : prior_(std::move(prior)), shape_(std::move(shape)), unit_dim_(unit_dim) {
+  TORCH_CHECK(unit_dim == 0 || unit_dim == 1,
+              "PriorModule: unit_dim must be 0 (output units) "
+              "or 1 (input units), got ",
+              unit_dim);
   PriorModuleImpl::reset();
 }
 
 void PriorModuleImpl::reset() {
-  for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
+  for (auto& [name, value] : prior_.family().initial_parameters(shape_, unit_dim_)) {
     register_parameter(name, at::empty_like(value));
   }
   for (auto& [name, value] : prior_.family().initial_buffers(shape_)) {
@@ -347,7 +362,7 @@ void PriorModuleImpl::reset() {
 
 void PriorModuleImpl::reset_parameters() {
   at::NoGradGuard no_grad;
-  for (auto& [name, value] : prior_.family().initial_parameters(shape_)) {
+  for (auto& [name, value] : prior_.family().initial_parameters(shape_, unit_dim_)) {
     parameters_[name].copy_(value);
   }
   for (auto& [name, value] : prior_.family().initial_buffers(shape_)) buffer(name).copy_(value);
@@ -391,6 +406,22 @@ std::map<std::string, double> prior_scales(const torch::nn::Module& model, bool 
     }
   }
   return scales;
+}
+
+std::map<std::string, std::vector<double>> log_alpha_quantiles(const torch::nn::Module& model) {
+  std::map<std::string, std::vector<double>> result;
+  at::NoGradGuard no_grad;
+  const auto probabilities = at::tensor(kLogAlphaQuantiles, at::kDouble);
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
+    const auto scales = prior == nullptr ? std::nullopt : prior->group_scales();
+    if (!scales) continue;
+    const auto log_alpha = scales->log_alpha().to(at::kCPU, at::kDouble);
+    const auto quantiles = at::quantile(log_alpha, probabilities).contiguous();
+    const auto* data = quantiles.data_ptr<double>();
+    result[item.key()] = std::vector<double>(data, data + quantiles.numel());
+  }
+  return result;
 }
 
 }  // namespace bayesnn

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <set>
 #include <tuple>
 #include <utility>
 
@@ -69,6 +70,11 @@ void check_options(const Model& model, const TrainerOptions& options,
               "Trainer: lr must be positive and finite, got ", options.lr());
   TORCH_CHECK(options.lr_final_fraction() > 0 && options.lr_final_fraction() <= 1,
               "Trainer: lr_final_fraction must be in (0, 1], got ", options.lr_final_fraction());
+  TORCH_CHECK(std::isfinite(options.scale_lr()) && options.scale_lr() >= 0,
+              "Trainer: scale_lr must be finite and >= 0 (0: lr), got ", options.scale_lr());
+  TORCH_CHECK(!std::isnan(options.max_log_sigma()),
+              "Trainer: max_log_sigma must be a number (inf: no clip), got ",
+              options.max_log_sigma());
   TORCH_CHECK(options.train_samples() > 0, "Trainer: train_samples must be positive, got ",
               options.train_samples());
   TORCH_CHECK(std::isfinite(options.kl_weight()) && options.kl_weight() >= 0,
@@ -122,14 +128,56 @@ struct Trainer::Impl {
   detail::NamedStates rank_generators;  // every rank's, as of the last epoch
 };
 
+namespace {
+// Every variational tensor's log σ clipped to at most `max`.
+void clip_log_sigmas(torch::nn::Module& model, double max) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::shared_ptr<torch::nn::Module>> modules = model.modules(/*include_self=*/false);
+  const auto clip = [max](torch::nn::Module& module) {
+    const auto* bayes = dynamic_cast<const BayesModule*>(&module);
+    if (bayes == nullptr) return;
+    for (const auto& [name, tensor] : bayes->variational_tensors()) {
+      if (tensor.defined()) tensor.log_sigma().clamp_max_(max);
+    }
+  };
+  clip(model);
+  for (const auto& module : modules) clip(*module);
+}
+
+// Adam over every parameter; with `scale_lr`, the group priors' scales in a group of their own.
+std::unique_ptr<torch::optim::Optimizer> default_optimizer(
+    const Model& model, const std::shared_ptr<Likelihood>& likelihood,
+    const TrainerOptions& options) {
+  std::set<const c10::TensorImpl*> scales;
+  if (options.scale_lr() > 0) {
+    for (const auto& module : model.module->modules()) {
+      const auto* prior = dynamic_cast<const PriorModuleImpl*>(module.get());
+      if (prior == nullptr || !prior->group_scales()) continue;
+      for (const auto& p : prior->parameters(false)) scales.insert(p.unsafeGetTensorImpl());
+    }
+  }
+  std::vector<torch::Tensor> rest, scale_parameters;
+  for (const auto& group : {model.module->parameters(), likelihood->parameters()}) {
+    for (const auto& p : group) {
+      (scales.count(p.unsafeGetTensorImpl()) ? scale_parameters : rest).push_back(p);
+    }
+  }
+  auto adam = std::make_unique<FusedAdam>(rest, torch::optim::AdamOptions(options.lr()));
+  if (!scale_parameters.empty()) {
+    adam->add_param_group(torch::optim::OptimizerParamGroup(
+        scale_parameters, std::make_unique<torch::optim::AdamOptions>(options.scale_lr())));
+  }
+  return adam;
+}
+}  // namespace
+
 Trainer::Trainer(Model model, TrainerOptions options, std::shared_ptr<Likelihood> likelihood)
     : impl_(std::make_unique<Impl>(std::move(model), std::move(options), std::move(likelihood))) {
   auto& impl = *impl_;
   check_options(impl.model, impl.options, impl.likelihood);
   impl.model.module->to(impl.options.device());
   impl.likelihood->to(impl.options.device());
-  set_optimizer(
-      std::make_unique<FusedAdam>(parameters(), torch::optim::AdamOptions(impl.options.lr())));
+  set_optimizer(default_optimizer(impl.model, impl.likelihood, impl.options));
   if (impl.options.lr_final_fraction() < 1) {
     impl.lr_schedule = std::make_unique<CosineLrSchedule>(impl.options.lr_final_fraction());
   } else {
@@ -242,6 +290,7 @@ detail::StepResult Trainer::Impl::train_step(const Batch& batch, double n_train,
   collectives->average_gradients();
   if (options.grad_clip_norm() > 0) clip_gradient_norm(parameters(), options.grad_clip_norm());
   optimizer->step();
+  if (options.max_log_sigma() < INFINITY) clip_log_sigmas(*model.module, options.max_log_sigma());
   ++step;
   detail::StepResult result{nll.detach(), kl.detach(), {}, 0, batch.size(), kl_weight};
   if (likelihood->is_classification()) {
@@ -315,6 +364,7 @@ EpochStats Trainer::Impl::epoch_stats(const detail::StepTotals& totals, double n
   stats.images_per_second = examples / seconds;
   stats.lr = optimizer->param_groups().front().options().get_lr();
   stats.prior_scales = prior_scales(*model.module);
+  stats.log_alpha = log_alpha_quantiles(*model.module);
   return stats;
 }
 

@@ -25,7 +25,9 @@ struct VariationalTensor::State {
   at::Tensor mean;
   at::Tensor log_sigma;
   PriorModule prior{nullptr};
+  std::shared_ptr<State> scales_owner;  // the weight whose output scales a bias shares
   at::Tensor held;
+  at::Tensor held_scales;
   Step step;
 
   // Whether this step's sums may stand for the parameters now: unchanged since, the graph not
@@ -54,11 +56,11 @@ struct VariationalTensor::State {
 };
 
 VariationalTensor::VariationalTensor(torch::nn::Module& owner, const std::string& name,
-                                     at::IntArrayRef shape, const Prior& prior)
+                                     at::IntArrayRef shape, const Prior& prior, int64_t unit_dim)
     : state_(std::make_shared<State>()) {
   state_->mean = owner.register_parameter(name + "_mean", at::empty(shape));
   state_->log_sigma = owner.register_parameter(name + "_log_sigma", at::empty(shape));
-  state_->prior = owner.register_module(name + "_prior", PriorModule(prior, shape.vec()));
+  state_->prior = owner.register_module(name + "_prior", PriorModule(prior, shape.vec(), unit_dim));
 }
 
 VariationalTensor::VariationalTensor(at::Tensor mean, at::Tensor log_sigma, PriorModule prior)
@@ -78,9 +80,26 @@ const at::Tensor& VariationalTensor::log_sigma() const { return state_->log_sigm
 
 const PriorModule& VariationalTensor::prior() const { return state_->prior; }
 
+const PriorModule& VariationalTensor::scales_prior() const {
+  return state_->scales_owner ? state_->scales_owner->prior : state_->prior;
+}
+
 std::optional<GroupScales> VariationalTensor::group_scales() const {
-  if (state_->prior.is_empty()) return std::nullopt;
-  return state_->prior->group_scales();
+  const auto& prior = scales_prior();
+  if (prior.is_empty()) return std::nullopt;
+  return prior->group_scales();
+}
+
+void VariationalTensor::share_scales(const VariationalTensor& weight) {
+  const auto scales = weight.group_scales();
+  TORCH_CHECK(scales && scales->dim == 0 && state_->mean.dim() == 1 &&
+                  state_->mean.size(0) == scales->units(),
+              "VariationalTensor::share_scales: a tensor of shape ", state_->mean.sizes(),
+              " can share only the output-unit scales of a weight with as many units (got ",
+              scales ? c10::str(scales->units(), " units along dimension ", scales->dim)
+                     : std::string("a weight without group scales"),
+              ")");
+  state_->scales_owner = weight.state_;
 }
 
 at::Tensor VariationalTensor::draw() const {
@@ -88,6 +107,8 @@ at::Tensor VariationalTensor::draw() const {
   const auto scales = group_scales();
   return scales ? scales->scaled(draw) : draw;
 }
+
+at::Tensor VariationalTensor::gaussian_draw() const { return state_->fused(GaussianTerm::kDraw); }
 
 at::Tensor VariationalTensor::perturbation() const {
   return state_->fused(GaussianTerm::kPerturbation);
@@ -115,19 +136,34 @@ at::Tensor VariationalTensor::kl() const {
 void VariationalTensor::set_mode(Mode mode) const {
   state_->step = State::Step();
   state_->held = at::Tensor();
+  state_->held_scales = at::Tensor();
   if (mode != Mode::kFrozen) return;
   at::NoGradGuard no_grad;
   state_->held = sample_normal(state_->mean, state_->log_sigma);
-  if (const auto scales = group_scales()) state_->held = scales->scaled(state_->held);
+  const auto scales = group_scales();
+  if (!scales) return;
+  if (state_->scales_owner) {
+    const auto& z = state_->scales_owner->held_scales;
+    TORCH_CHECK(z.defined(),
+                "VariationalTensor::set_mode: a tensor that shares its weight's "
+                "scales takes its held draw after the weight's (set the weight's mode first)");
+    state_->held = state_->held * along_units(z, state_->held.dim(), scales->dim);
+    return;
+  }
+  state_->held_scales = scales->draw(1).view({-1});
+  state_->held = state_->held * along_units(state_->held_scales, state_->held.dim(), scales->dim);
 }
 
 const at::Tensor& VariationalTensor::held_draw() const { return state_->held; }
+
+const at::Tensor& VariationalTensor::held_scales() const { return state_->held_scales; }
 
 at::Tensor VariationalTensor::value(Mode mode) const {
   if (!defined()) return at::Tensor();
   if (mode == Mode::kFrozen) return state_->held;
   const auto scales = group_scales();
-  return scales ? state_->mean * along_units(scales->mean(), state_->mean.dim()) : state_->mean;
+  if (!scales) return state_->mean;
+  return state_->mean * along_units(scales->mean(), state_->mean.dim(), scales->dim);
 }
 
 }  // namespace bayesnn

@@ -36,12 +36,16 @@ class BayesLayer : public torch::nn::Cloneable<Derived>, public BayesModule {
  protected:
   /// Registers `weight` of `weight_shape` and, with `has_bias`, `bias` of [weight_shape[0]],
   /// each with its own `prior` (without bias, `bias_mean` and `bias_log_sigma` are registered
-  /// undefined, as torch's layers register their bias).
+  /// undefined, as torch's layers register their bias). A group prior's unit scales lie along
+  /// the weight's `unit_dim`: 1, its input units (a dense layer's columns), or 0, its output
+  /// units (a convolution's filters), which then scale the bias too (`share_scales`).
   void register_weight_and_bias(const std::vector<int64_t>& weight_shape, bool has_bias,
-                                const Prior& prior) {
-    weight = register_variational("weight", weight_shape, prior);
+                                const Prior& prior, int64_t unit_dim = 1) {
+    weight = register_variational("weight", weight_shape, prior, unit_dim);
     if (has_bias) {
       bias = register_variational("bias", {weight_shape.front()}, prior);
+      const auto scales = weight.group_scales();
+      if (scales && scales->dim == 0) bias.share_scales(weight);
     } else {
       bias = VariationalTensor();
       this->register_parameter("bias_mean", {}, /*requires_grad=*/false);

@@ -73,9 +73,10 @@ class BayesModule {
   /// Registers `<name>_mean` and `<name>_log_sigma` of `shape` (uninitialised: write them in
   /// `reset_parameters()`) and the prior module `<name>_prior` on this module, which must also
   /// be a `torch::nn::Module`; the tensor joins `kl()` and `set_mode()`. Call it from
-  /// `reset()` (a clone registers the same names again, replacing those tensors).
+  /// `reset()` (a clone registers the same names again, replacing those tensors). A group
+  /// prior's unit scales lie along `unit_dim` (1: input units; 0: output units).
   VariationalTensor register_variational(const std::string& name, at::IntArrayRef shape,
-                                         const Prior& prior);
+                                         const Prior& prior, int64_t unit_dim = 1);
 
  private:
   Mode mode_ = Mode::kSample;

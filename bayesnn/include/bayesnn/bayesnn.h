@@ -26,6 +26,7 @@
 #include "bayesnn/mnist.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/model.h"
+#include "bayesnn/precision.h"
 #include "bayesnn/predictive.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/process_group.h"

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,29 +16,44 @@
 
 namespace bayesnn {
 
+/// Log α thresholds by layer name ("fc1").
+using LayerThresholds = std::map<std::string, double>;
+
 /// When `compress` calls a unit off. A unit j is off when its scale's posterior says it carries
-/// noise, log α_j = log(Var_q[z_j] / E_q[z_j]²) ≥ `max_log_alpha` (Molchanov et al. 2017's
-/// threshold 3: the weight's noise sd is 4.5 times its mean), or nothing, |E_q[z_j]| <
-/// `min_scale` (v has a N(0, 1) prior, so z is the unit's weight scale).
+/// noise, log α_j = log(Var_q[z_j] / E_q[z_j]²) ≥ its layer's threshold (`layer_max_log_alpha`
+/// where it names the layer, else `max_log_alpha`), or nothing, |E_q[z_j]| < `min_scale` (v has
+/// a N(0, 1) prior, so z is the unit's weight scale). The default threshold, -3, is the middle
+/// of the per-layer thresholds Louizos et al. chose by hand (-2.8, -3, -5) and of those
+/// `choose_thresholds` picked on held-out data in our runs (docs/results.md, "Compression").
 ///
 /// Example:
 /// ```
-/// auto options = bayesnn::CompressOptions().max_log_alpha(1.0).min_scale(1e-2);
+/// auto options = bayesnn::CompressOptions().max_log_alpha(-2.0).layer_max_log_alpha({{"fc3",
+/// -4.0}});
 /// ```
 struct CompressOptions {
-  /// Units with log α at least this are off; finite.
-  TORCH_ARG(double, max_log_alpha) = 3.0;
+  /// Units with log α at least this are off, in a layer `layer_max_log_alpha` does not name; not
+  /// NaN (+inf: log α switches nothing off).
+  TORCH_ARG(double, max_log_alpha) = -3.0;
+  /// Per-layer thresholds by the layer's name in the model ("fc1"); not NaN.
+  TORCH_ARG(LayerThresholds, layer_max_log_alpha) = {};
   /// Units with |E[z]| below this are off; non-negative and finite.
   TORCH_ARG(double, min_scale) = 1e-3;
+
+ public:
+  /// The threshold of the layer named `path`.
+  double threshold(const std::string& path) const;
 };
 
 /// What `compress` did to one Bayesian layer.
 struct LayerCompression {
   std::string path;          ///< the layer's name in the model ("fc1")
-  int64_t units = 0;         ///< its input units (dimension 1 of its weight)
+  int64_t unit_dim = 1;      ///< where its group scales sit: 1, input units; 0, output units
+  int64_t units = 0;         ///< its units along `unit_dim` (input units without group scales)
   int64_t units_kept = 0;    ///< those left on
   int64_t weights = 0;       ///< its weight's elements (biases not counted)
   int64_t weights_kept = 0;  ///< those the compressed layer keeps
+  double max_log_alpha = 0;  ///< the threshold applied to it
 };
 
 /// What `compress` did to a model: per layer, in order, and in total.
@@ -79,12 +96,17 @@ struct Compressed {
 /// so the result trains, predicts, exports and checkpoints like any bayesnn network. Its
 /// posterior mean equals the model's with the pruned units' scales set to zero.
 ///
+/// Units are a dense layer's inputs and a convolution's output filters (where its group scales
+/// sit): a filter switched off goes with its bias and the consumer's input channel (through
+/// activations and pooling; through Flatten, the dense layer's features of that channel).
+///
 /// `model`: a flat `torch::nn::Sequential` of BayesLinear, BayesConv1d and BayesConv2d layers
 /// with, between them, modules that act on each unit alone (activations, dropout, pooling,
-/// Flatten, Identity); before the first layer and after the last anything goes. Layers without
-/// group scales keep their inputs. Throws, naming the module, on a model without group scales,
-/// a pruned unit whose producer compress cannot shrink, or `options` out of range; the model
-/// is left unchanged.
+/// Flatten, Identity; where a layer drops its own output units, ones that keep zero at zero,
+/// so not Sigmoid or Softplus); before the first layer and after the last anything goes. Layers
+/// without group scales keep their units; the last layer keeps its outputs. Throws, naming the
+/// module, on a model without group scales, a pruned unit whose producer compress cannot shrink, or
+/// `options` out of range; the model is left unchanged.
 ///
 /// Example:
 /// ```
@@ -94,8 +116,62 @@ struct Compressed {
 /// ```
 Compressed compress(const torch::nn::Sequential& model, const CompressOptions& options = {});
 
-/// The input units `options` keeps of a tensor with group scales: a bool tensor [units], on
-/// the CPU.
+/// The units a tensor with group scales keeps at threshold `max_log_alpha` and `min_scale`
+/// (`CompressOptions`): a bool tensor [units], on the CPU.
+at::Tensor kept_units(const GroupScales& scales, double max_log_alpha, double min_scale);
+/// The same with `options.max_log_alpha()`.
 at::Tensor kept_units(const GroupScales& scales, const CompressOptions& options = {});
+
+/// The forward multiply-adds of one example through `model`'s layers with a weight (Bayesian,
+/// or torch's Linear and convolutions): per layer, its output elements times its weight's
+/// elements per output unit; the convention of the L0 and Bayesian-compression tables (biases,
+/// activations and pooling not counted). `example`: one input of batch size 1.
+int64_t multiply_adds(const torch::nn::Sequential& model, const at::Tensor& example);
+
+/// `choose_thresholds`' settings.
+struct ThresholdSearchOptions {
+  /// How far the compressed posterior mean's validation accuracy may fall below the full
+  /// network's, in percentage points; non-negative.
+  TORCH_ARG(double, budget) = 0.1;
+  /// The log α thresholds each layer may take, tried from the largest down.
+  TORCH_ARG(std::vector<double>, candidates) = {4,  3,    2,  1.5,  1,  0.5,  0,  -0.5, -1, -1.5,
+                                                -2, -2.5, -3, -3.5, -4, -4.5, -5, -6,   -7, -8};
+  /// Units with |E[z]| below this are off at every threshold (`CompressOptions::min_scale`).
+  TORCH_ARG(double, min_scale) = 1e-3;
+  /// Validation images per forward.
+  TORCH_ARG(int64_t, batch_size) = 1000;
+};
+
+/// One point of the search: the thresholds tried, the ratio and the validation accuracy.
+struct ThresholdTrial {
+  LayerThresholds thresholds;
+  double ratio = 1;            ///< weights / weights kept
+  double accuracy = 0;         ///< the compressed posterior mean's validation accuracy
+  bool within_budget = false;  ///< accuracy at least the full network's less the budget
+  bool taken = false;          ///< a step of the greedy path (the first trial: the start)
+};
+
+/// What `choose_thresholds` found.
+struct ThresholdChoice {
+  CompressOptions options;             ///< the chosen per-layer thresholds (and `min_scale`)
+  double full_accuracy = 0;            ///< the full network's posterior-mean validation accuracy
+  double accuracy = 0;                 ///< the chosen compressed network's
+  double ratio = 1;                    ///< its weights / weights kept
+  std::vector<ThresholdTrial> trials;  ///< every network tried, in order: the trade-off curve
+};
+
+/// Chooses each layer's log α threshold on held-out data (never the test set): greedily, from
+/// every layer at its largest candidate, the one-layer step down that removes the most weights
+/// while the compressed posterior mean's accuracy on (`inputs`, `targets`) stays within
+/// `options.budget` points of the full network's, until no step does.
+///
+/// Example:
+/// ```
+/// auto choice = bayesnn::choose_thresholds(net, validation.inputs, validation.targets);
+/// auto small = bayesnn::compress(net, choice.options);
+/// ```
+ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::Tensor& inputs,
+                                  const at::Tensor& targets,
+                                  const ThresholdSearchOptions& options = {});
 
 }  // namespace bayesnn

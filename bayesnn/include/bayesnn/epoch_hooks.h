@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace bayesnn {
 
@@ -23,6 +24,9 @@ struct EpochStats {
   double images_per_second = 0;  ///< examples per second
   double lr = 0;                 ///< learning rate at the end of the epoch
   std::map<std::string, double> prior_scales;  ///< every learned prior scale by name
+  /// Of every prior with group scales, by name, the quantiles `kLogAlphaQuantiles` of its
+  /// units' log α (`log_alpha_quantiles`): how units switch off over training.
+  std::map<std::string, std::vector<double>> log_alpha;
 };
 
 /// The JSON line of `stats` (keys as the field names).

@@ -43,10 +43,12 @@ enum class SignLayout { kPerElement, kPerChannel };
 ///   local:   op(x, mean_W, mean_b) + sqrt(op(x², sigma_W², sigma_b²)) ∘ eps, per example;
 ///   flipout: op(x, mean_W, b) + op(x ∘ s_in, sigma_W ∘ eps, -) ∘ s_out, s = random signs.
 /// Each tensor's term comes from its fused pass, so its `kl()` in the same step reuses it.
-/// A product weight w = z ∘ v (a group prior, `VariationalTensor::group_scales`): reparam draws
-/// both factors once; local and flipout draw z per example and apply it to the input,
-/// op(x ∘ z, v), which needs an operator that contracts x's dimension 1 with W's (dense layers,
-/// convolutions without groups; anything else throws).
+/// A product weight w = z ∘ v (a group prior, `VariationalTensor::group_scales`): with the
+/// scales on the input units, reparam draws both factors once, local and flipout draw z per
+/// example and apply it to the input, op(x ∘ z, v), which needs an operator that contracts x's
+/// dimension 1 with W's (dense layers, convolutions without groups; anything else throws); with
+/// the scales on the output units (a convolution's filters; the bias shares them), every
+/// estimator draws z per example and applies it to the output, z ∘ op(x, v, b).
 /// The building block of `BayesLayer` (BayesLinear, BayesConv2d and users' layers).
 at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
                          const at::Tensor& x, const VariationalTensor& weight,

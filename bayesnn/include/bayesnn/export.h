@@ -38,6 +38,14 @@ struct ExportMetadata {
   std::map<std::string, std::string> extra;
 };
 
+/// How `export_posterior_mean` stores a layer's weight (`reduce_precision` chooses): float32 as
+/// trained, float16, or int8 steps q with w = q · scale; the exported forward casts it back to
+/// float32 before its operator.
+struct WeightStorage {
+  at::ScalarType dtype = at::kFloat;  ///< kFloat, kHalf or kChar
+  double scale = 1.0;                 ///< kChar: the weight one step stands for
+};
+
 /// What an exported file says of itself: its metadata file, read back by `read_export_info`.
 struct ExportInfo {
   std::string format;           ///< "bayesnn.posterior_mean" or "bayesnn.predictive"
@@ -150,7 +158,10 @@ class ExportContext {
                           const at::Tensor& log_sigma);
 
   /// `variational(name, tensor.mean(), tensor.log_sigma())` of a variational tensor, which also
-  /// records its prior's scale as `<name>_prior_scale` in the metadata; "None" if undefined.
+  /// records its prior's scale as `<name>_prior_scale` in the metadata; "None" if undefined. A
+  /// product tensor w = z ∘ v: E[z] ∘ mean, or a draw of v times a draw of z along its units'
+  /// dimension, one z per posterior sample for the tensors that share it (a weight and its
+  /// bias).
   std::string variational(const std::string& name, const VariationalTensor& tensor);
 
   /// Stores `value` as a buffer (running statistics) and returns its expression, as `tensor`.
@@ -180,6 +191,9 @@ class ExportContext {
   std::string path_;
   std::string type_name_;
   std::vector<std::pair<std::string, std::string>> description_;
+  std::map<const void*, std::string> scale_draws_;  // this sample's z, by its prior module
+  // The posterior mean `mean` of the tensor `name`, at the storage the export gives it.
+  std::string stored_mean(const std::string& name, const at::Tensor& mean);
 };
 
 /// Writes the posterior-mean network of `model` as a TorchScript file at `path`: its
@@ -190,7 +204,8 @@ class ExportContext {
 /// AvgPool2d, Flatten, Dropout (identity), BatchNorm1d/2d (running statistics), Identity and
 /// common activations (ReLU, ReLU6, LeakyReLU, ELU, SELU, GELU, SiLU, Tanh, Sigmoid, Softplus,
 /// Softmax, LogSoftmax); anything else throws an error naming the module's type and path.
-/// The tensors are stored on the CPU; metadata goes to `kExportMetadataFile`. The file is
+/// The tensors are stored on the CPU (a layer's weight at the precision `storage` names for its
+/// path, else float32); metadata goes to `kExportMetadataFile`. The file is
 /// written to a temporary name and renamed, so a failure leaves no partial file.
 ///
 /// Example:
@@ -200,7 +215,8 @@ class ExportContext {
 /// bayesnn::export_posterior_mean(*model, "posterior_mean.pt");
 /// ```
 void export_posterior_mean(const torch::nn::Module& model, const std::string& path,
-                           const ExportMetadata& metadata = {});
+                           const ExportMetadata& metadata = {},
+                           const std::map<std::string, WeightStorage>& storage = {});
 
 /// Writes a predictive TorchScript file at `path` that keeps the posterior's uncertainty: it
 /// stores the mean and log_sigma of every variational tensor and its
@@ -226,8 +242,9 @@ void export_predictive(const torch::nn::Module& model, const std::string& path,
 /// `export_posterior_mean` of a module holder (`torch::nn::Sequential`, `bayesnn::BayesLinear`).
 template <typename ModuleType>
 void export_posterior_mean(const torch::nn::ModuleHolder<ModuleType>& model,
-                           const std::string& path, const ExportMetadata& metadata = {}) {
-  export_posterior_mean(*model, path, metadata);
+                           const std::string& path, const ExportMetadata& metadata = {},
+                           const std::map<std::string, WeightStorage>& storage = {}) {
+  export_posterior_mean(*model, path, metadata, storage);
 }
 
 /// `export_predictive` of a module holder (`torch::nn::Sequential`, `bayesnn::BayesLinear`).

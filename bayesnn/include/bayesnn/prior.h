@@ -52,6 +52,10 @@ class PriorFamily {
   /// initial values (none for a fixed prior). Registered on the tensor's `PriorModule`.
   virtual std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
       at::IntArrayRef shape) const;
+  /// The same for a tensor whose units (the per-unit families' scales) lie along its dimension
+  /// `unit_dim` (`PriorModuleImpl::unit_dim`); by default `initial_parameters(shape)`.
+  virtual std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
+      at::IntArrayRef shape, int64_t unit_dim) const;
 
   /// What this prior holds per tensor without learning it (a centred prior's per-element means
   /// and sds), by name, with initial values: registered as buffers on the tensor's
@@ -127,7 +131,8 @@ class Prior {
   /// channel), z_j = s z̃_j, s ~ C⁺(0, tau0) shared by the tensor, z̃_j ~ C⁺(0, 1). Switching z_j
   /// off removes the unit below (`compress`). KL in closed form (`GroupHorseshoePrior`); a
   /// bias (no units) gets v ~ N(0, 1). `tau0` positive and finite; the scales' log-normal
-  /// posteriors start with sd exp(`init_log_sd`) and z = 1.
+  /// posteriors start with sd exp(`init_log_sd`) and z = 1, the global scale at its prior's
+  /// scale tau0 and each local one at 1/tau0.
   static Prior group_horseshoe(double tau0 = 1e-5, double init_log_sd = -4.0);
   /// The group normal-Jeffreys prior (Louizos et al. 2017, BC-GNJ), non-centred: w_ij = z_j v_ij,
   /// v ~ N(0, 1), p(z_j) ∝ 1/|z_j|, with q(z_j) = N(μ_j, σ_j²) starting at μ = 1, σ =
@@ -238,10 +243,10 @@ struct GaussianPrior : PriorFamily {
 };
 
 /// What the non-centred group priors share: the tensor is a product w = z ∘ v with v ~ N(0, 1)
-/// and one scale z_j per input unit, whose posterior (`group_scales`) and KL (`kl_scales`) the
-/// family gives. KL(q || p) = KL(q(v) || N(0, 1)) + KL(q(z) || p(z)); a tensor without units
-/// (a bias) is v alone. Its scale for reports is the root mean square of E_q[z_j] (1 without
-/// units).
+/// and one scale z_j per unit along the prior module's `unit_dim`, whose posterior (`group_scales`)
+/// and KL (`kl_scales`) the family gives. KL(q || p) = KL(q(v) || N(0, 1)) + KL(q(z) || p(z)); a
+/// tensor without units (a bias) is v alone. Its scale for reports is the root mean square of
+/// E_q[z_j] (1 without units).
 struct GroupPrior : PriorFamily {
   at::Tensor kl(const VariationalTensor& q, const PriorModuleImpl& module) const final;
   double scale(const PriorModuleImpl& module) const final;
@@ -252,14 +257,15 @@ struct GroupPrior : PriorFamily {
 /// `Prior::group_horseshoe`. Every half-Cauchy scale is sqrt(a b) with a ~ Gamma(1/2, rate
 /// 1/scale²) and b ~ InvGamma(1/2, 1), and each a and b has a log-normal posterior
 /// N(log · ; `*_mean`, exp(`*_log_sd`)²): "global_a", "global_b" (shape []) for s, "local_a",
-/// "local_b" (shape [units]) for z̃. `kl_scales` is the sum of the four families of
-/// log-normal-to-(inverse-)gamma KLs, all in closed form. log z_j is Gaussian: its
-/// `group_scales` are log-normal with the global noise shared.
+/// "local_b" (shape [units]) for z̃; s starts at tau0 (a = tau0², b = 1) and z̃ at 1/tau0 (a = 1,
+/// b = 1/tau0²: through the heavy-tailed factor), so z = s z̃ starts at 1. `kl_scales` is the sum of
+/// the four families of log-normal-to-(inverse-)gamma KLs, all in closed form. log z_j is Gaussian:
+/// its `group_scales` are log-normal with the global noise shared.
 struct GroupHorseshoePrior : GroupPrior {
   GroupHorseshoePrior(double tau0_, double init_log_sd_) : tau0(tau0_), init_log_sd(init_log_sd_) {}
   std::string name() const override;
   std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
-      at::IntArrayRef shape) const override;
+      at::IntArrayRef shape, int64_t unit_dim) const override;
   at::Tensor kl_scales(const PriorModuleImpl& module) const override;
   std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
   double tau0;         ///< the global half-Cauchy scale
@@ -274,7 +280,7 @@ struct GroupNormalJeffreysPrior : GroupPrior {
   explicit GroupNormalJeffreysPrior(double init_log_sd_) : init_log_sd(init_log_sd_) {}
   std::string name() const override;
   std::vector<std::pair<std::string, at::Tensor>> initial_parameters(
-      at::IntArrayRef shape) const override;
+      at::IntArrayRef shape, int64_t unit_dim) const override;
   at::Tensor kl_scales(const PriorModuleImpl& module) const override;
   std::optional<GroupScales> group_scales(const PriorModuleImpl& module) const override;
   double init_log_sd;  ///< the initial log sd of every q(z_j)
@@ -293,8 +299,9 @@ struct GroupNormalJeffreysPrior : GroupPrior {
 /// ```
 class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
  public:
-  /// The prior of a tensor of `shape` (which per-unit hyper-parameters need; none for others).
-  explicit PriorModuleImpl(Prior prior, std::vector<int64_t> shape = {});
+  /// The prior of a tensor of `shape` (which per-unit hyper-parameters need; none for others)
+  /// whose units lie along `unit_dim` (a group prior's scales: 1, the inputs, or 0, the outputs).
+  explicit PriorModuleImpl(Prior prior, std::vector<int64_t> shape = {}, int64_t unit_dim = 1);
 
   /// Registers the family's hyper-parameters and buffers with their initial values.
   void reset() override;
@@ -318,12 +325,15 @@ class PriorModuleImpl : public torch::nn::Cloneable<PriorModuleImpl> {
   const Prior& prior() const { return prior_; }
   /// The shape of the tensor this prior is for.
   const std::vector<int64_t>& shape() const { return shape_; }
+  /// The dimension of the tensor along which a per-unit family's units lie.
+  int64_t unit_dim() const { return unit_dim_; }
   /// The posterior of the per-unit scales of a non-centred prior (`PriorFamily::group_scales`).
   std::optional<GroupScales> group_scales() const { return prior_.family().group_scales(*this); }
 
  private:
   Prior prior_;
   std::vector<int64_t> shape_;
+  int64_t unit_dim_ = 1;
 };
 TORCH_MODULE(PriorModule);
 
@@ -331,5 +341,14 @@ TORCH_MODULE(PriorModule);
 /// `PriorModuleImpl::scale()` of each; with `learned_only`, only priors with hyper-parameters.
 std::map<std::string, double> prior_scales(const torch::nn::Module& model,
                                            bool learned_only = true);
+
+/// The probabilities of the quantiles `log_alpha_quantiles` reports: min, 10 %, 25 %, median,
+/// 75 %, 90 %, max.
+inline const std::vector<double> kLogAlphaQuantiles = {0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0};
+
+/// Of every prior in `model` with group scales, by the name of its prior module
+/// ("fc1.weight_prior"), the quantiles `kLogAlphaQuantiles` of its units' log α =
+/// log(Var_q[z_j] / E_q[z_j]²) (`GroupScales::log_alpha`).
+std::map<std::string, std::vector<double>> log_alpha_quantiles(const torch::nn::Module& model);
 
 }  // namespace bayesnn

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -39,6 +40,17 @@ struct TrainerOptions {
   /// The learning rate decays by a cosine (`CosineLrSchedule`) from the optimizer's rate to
   /// this fraction of it over all steps; 1 keeps it constant (`ConstantLrSchedule`).
   TORCH_ARG(double, lr_final_fraction) = 1.0;
+  /// Adam's learning rate for the group priors' scales (the hyper-parameters of q(z) of every
+  /// prior with `group_scales`), in a parameter group of their own; 0: `lr`. A log α has to
+  /// travel some ten units to switch a unit off, and Adam moves a parameter about one rate a
+  /// step, so Bayesian compression wants a faster rate here than the weights'.
+  TORCH_ARG(double, scale_lr) = 0.0;
+  /// After every step, each variational tensor's log σ (of a product tensor, its Gaussian
+  /// factor v's) is clipped to at most this (+inf: never). Louizos et al. clip the first layer's
+  /// variances at 0.04 (log σ ≤ -1.61): under a scale-free prior on the group scales the ELBO
+  /// otherwise trades the fit for noise, v's σ growing towards its N(0, 1) prior (see
+  /// docs/results.md, "Compression").
+  TORCH_ARG(double, max_log_sigma) = INFINITY;
   /// Monte Carlo samples of the network per step; the NLL is averaged over them.
   TORCH_ARG(int64_t, train_samples) = 1;
   /// The weight of the KL term: loss = NLL + kl_weight * KL / N_train (1: the ELBO).

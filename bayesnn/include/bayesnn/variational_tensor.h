@@ -26,10 +26,13 @@ namespace bayesnn {
 /// afresh). Nothing is cached anywhere else.
 ///
 /// Under a non-centred prior (`Prior::group_horseshoe`, `Prior::group_normal_jeffreys`) it is
-/// a product tensor w = z ∘ v: `mean`, `log_sigma`, `sums`, `perturbation`, `variance` and
-/// `current_draw` are those of the Gaussian factor v, `group_scales()` is q(z) over dimension 1,
+/// a product tensor w = z ∘ v: `mean`, `log_sigma`, `sums`, `perturbation`, `variance`,
+/// `gaussian_draw` and `current_draw` are those of the Gaussian factor v, `group_scales()` is
+/// q(z) along the dimension the owner chose (`unit_dim`: 1, input units, or 0, output units),
 /// and `draw`, `value` and the held draw are of w (a draw of v times a draw of z; E[z] ∘ mean).
-/// The estimators take z per example where they can (`sample_output`).
+/// A bias whose layer's scales sit on its outputs shares them (`share_scales`): its value is
+/// E[z] ∘ mean and its held draw takes the weight's held z. The estimators take z per example
+/// (`sample_output`).
 ///
 /// Example:
 /// ```
@@ -47,9 +50,9 @@ class VariationalTensor {
   /// An undefined tensor (a layer without bias).
   VariationalTensor() = default;
   /// Registers `<name>_mean` and `<name>_log_sigma` of `shape` (uninitialised) and the prior
-  /// module `<name>_prior` on `owner`.
+  /// module `<name>_prior` on `owner`; a group prior's unit scales lie along `unit_dim`.
   VariationalTensor(torch::nn::Module& owner, const std::string& name, at::IntArrayRef shape,
-                    const Prior& prior);
+                    const Prior& prior, int64_t unit_dim = 1);
   /// A variational tensor over existing parameters, registered nowhere; `prior` may be empty
   /// (then `kl()` throws).
   VariationalTensor(at::Tensor mean, at::Tensor log_sigma, PriorModule prior = nullptr);
@@ -62,14 +65,23 @@ class VariationalTensor {
   const at::Tensor& log_sigma() const;
   /// The prior module (empty for an unregistered tensor without a prior).
   const PriorModule& prior() const;
+  /// The prior module whose group scales this tensor carries: its own, or its weight's where it
+  /// shares them (`share_scales`).
+  const PriorModule& scales_prior() const;
 
   /// The posterior of the per-unit scales z of a product tensor w = z ∘ v (see the class
   /// comment); std::nullopt for a plain Gaussian one.
   std::optional<GroupScales> group_scales() const;
+  /// Makes this tensor (a bias of [units]) a product with the scales of `weight`, whose units
+  /// lie along its dimension 0: its `group_scales()` are then the weight's, its value E[z] ∘
+  /// mean, its held draw the weight's held z times its own (take the weight's first).
+  void share_scales(const VariationalTensor& weight);
 
   /// A draw W = mean + sigma ∘ eps, eps ~ N(0, I) (reparameterization), differentiable; of a
   /// product tensor, W = z ∘ (mean + sigma ∘ eps) with one draw of z.
   at::Tensor draw() const;
+  /// A draw of the Gaussian factor alone, mean + sigma ∘ eps (of a plain tensor, `draw()`).
+  at::Tensor gaussian_draw() const;
   /// A perturbation sigma ∘ eps (Flipout), differentiable.
   at::Tensor perturbation() const;
   /// The variance sigma² (local reparameterization), differentiable.
@@ -88,6 +100,9 @@ class VariationalTensor {
   void set_mode(Mode mode) const;
   /// The held draw of `Mode::kFrozen` (undefined in other modes).
   const at::Tensor& held_draw() const;
+  /// Of a product tensor in `Mode::kFrozen`, the held draw of its scales z, [units] (else
+  /// undefined).
+  const at::Tensor& held_scales() const;
   /// What a layer's operator uses in `mode` outside `Mode::kSample`: the posterior mean (of a
   /// product tensor E[z] ∘ mean) or the held draw; undefined for an undefined tensor.
   at::Tensor value(Mode mode) const;
