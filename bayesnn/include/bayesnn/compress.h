@@ -147,7 +147,7 @@ struct ThresholdTrial {
   LayerThresholds thresholds;
   double ratio = 1;            ///< weights / weights kept
   double accuracy = 0;         ///< the compressed posterior mean's validation accuracy
-  bool within_budget = false;  ///< accuracy at least the full network's less the budget
+  bool within_budget = false;  ///< accuracy and NLL within the budget and the NLL tolerance
   bool taken = false;          ///< a step of the greedy path (the first trial: the start)
 };
 
@@ -161,9 +161,11 @@ struct ThresholdChoice {
 };
 
 /// Chooses each layer's log α threshold on held-out data (never the test set): greedily, from
-/// every layer at its largest candidate, the one-layer step down that removes the most weights
-/// while the compressed posterior mean's accuracy on (`inputs`, `targets`) stays within
-/// `options.budget` points of the full network's, until no step does.
+/// every layer at its largest candidate, the one-layer step down (to the next candidate that
+/// switches another unit off) that removes the most weights while the compressed posterior
+/// mean's accuracy on (`inputs`, `targets`) stays within `options.budget` points of the full
+/// network's and its NLL within 10 % of the full network's (a network that keeps its accuracy
+/// but loses the units that make it confident is badly calibrated), until no step does.
 ///
 /// Example:
 /// ```
