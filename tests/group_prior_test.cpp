@@ -335,6 +335,15 @@ TEST_CASE("group priors: refuse bad settings and an operator that does not contr
   REQUIRE_THROWS_WITH(bnn::sample_output(bnn::Estimator::kFlipout, op, bnn::SignLayout::kPerElement,
                                          torch::ones({4, 3}), on_outputs, own_bias),
                       Contains("its bias must share them"));
+  // An operator whose output's dimension 1 is not the weight's output units.
+  const bnn::LinearOperator transposed = [](const torch::Tensor& x, const torch::Tensor& w,
+                                            const torch::Tensor&) { return x.matmul(w); };
+  REQUIRE_THROWS_WITH(
+      bnn::sample_output(bnn::Estimator::kReparameterization, transposed,
+                         bnn::SignLayout::kPerElement, torch::ones({4, 2}), on_outputs,
+                         bnn::VariationalTensor()),
+      Contains("the weight's 2 output-unit scales do not match the output's dimension 1 of "
+               "shape [4, 3]"));
   REQUIRE_THROWS_WITH(
       bnn::PriorModule(bnn::Prior::group_normal_jeffreys(), std::vector<int64_t>{2, 3}, 2),
       Contains("unit_dim must be 0 (output units) or 1 (input units), got 2"));

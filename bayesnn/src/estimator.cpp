@@ -93,11 +93,8 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
                 "share them (VariationalTensor::share_scales)");
     auto output = sample_gaussian_output(estimator, op, signs, input, weight, bias);
     TORCH_CHECK(output.dim() >= 2 && output.size(1) == scales->units(),
-                "sample_output: the "
-                "weight's ",
-                scales->units(),
-                " output-unit scales do not match the output's "
-                "dimension 1 of shape ",
+                "sample_output: the weight's ", scales->units(),
+                " output-unit scales do not match the output's dimension 1 of shape ",
                 output.sizes());
     return scales->scaled(output, /*per_row=*/true);
   }
