@@ -23,6 +23,7 @@
 #include "bayesnn/export.h"
 #include "bayesnn/gaussian.h"
 #include "bayesnn/version.h"
+#include "support/python.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -492,7 +493,6 @@ namespace {
 // Python's torch.jit.load reads both files of `model` (tests/python/check_export.py): the
 // posterior mean equals the C++ output on `images`, the predictive the C++ Monte Carlo one.
 void check_in_python(torch::nn::Sequential model, const torch::Tensor& images) {
-  const char* python = "/usr/bin/python3";
   constexpr int64_t kSamples = 1000;
   TemporaryDirectory dir;
   bayesnn::export_posterior_mean(model, dir.file("posterior_mean.pt"));
@@ -510,15 +510,10 @@ void check_in_python(torch::nn::Sequential model, const torch::Tensor& images) {
   references.register_buffer("samples", torch::tensor(kSamples));
   references.save(dir.file("references.pt"));
 
-  const std::string command = std::string(python) + " " + BAYESNN_SOURCE_DIR +
+  const std::string command = std::string(bayesnn::test::kPython) + " " + BAYESNN_SOURCE_DIR +
                               "/tests/python/check_export.py " + dir.path.string() + " " +
                               BAYESNN_SOURCE_DIR + "/docs/export.md 2>&1";
-  std::string output;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[512];
-  while (fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
-  const int status = pclose(pipe);
+  const auto [status, output] = bayesnn::test::run_command(command);
   INFO(command << "\n" << output);
   CHECK(status == 0);
   CHECK(output.find("check_export.py: OK") != std::string::npos);
@@ -527,11 +522,10 @@ void check_in_python(torch::nn::Sequential model, const torch::Tensor& images) {
 }  // namespace
 
 TEST_CASE("export: Python's torch.jit.load reads both files", "[export]") {
-  const char* python = "/usr/bin/python3";
-  const bool ci = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
-  if (std::system((std::string(python) + " -c 'import torch' > /dev/null 2>&1").c_str()) != 0) {
-    REQUIRE_FALSE(ci);  // CI installs python3-torch: its absence there is a failure
-    WARN(python << " cannot import torch (install python3-torch): Python interop not checked");
+  if (!bayesnn::test::python_has_torch()) {
+    REQUIRE_FALSE(bayesnn::test::in_ci());  // CI installs python3-torch: its absence fails
+    WARN(bayesnn::test::kPython
+         << " cannot import torch (install python3-torch): Python interop not checked");
     return;
   }
   torch::manual_seed(7);

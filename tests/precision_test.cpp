@@ -16,6 +16,7 @@
 #include "bayesnn/compress.h"
 #include "bayesnn/export.h"
 #include "bayesnn/precision.h"
+#include "support/python.h"
 #include "support/temp_dir.h"
 
 namespace bnn = bayesnn;
@@ -130,11 +131,9 @@ TEST_CASE(
                                                  {{"0", {torch::kChar, 1e-6}}}),
                       Contains("more than int8 holds (127)"));
 
-  const char* python = "/usr/bin/python3";
-  const bool ci = std::getenv("CI") != nullptr && std::string(std::getenv("CI")) == "true";
-  if (std::system((std::string(python) + " -c 'import torch' > /dev/null 2>&1").c_str()) != 0) {
-    REQUIRE_FALSE(ci);  // CI installs python3-torch: its absence there is a failure
-    WARN(python << " cannot import torch: the Python side is not checked");
+  if (!bayesnn::test::python_has_torch()) {
+    REQUIRE_FALSE(bayesnn::test::in_ci());  // CI installs python3-torch: its absence fails
+    WARN(bayesnn::test::kPython << " cannot import torch: the Python side is not checked");
     return;
   }
   torch::jit::Module references("References");
@@ -154,13 +153,9 @@ TEST_CASE(
     std::fclose(file);
   }
   const std::string command =
-      std::string(python) + " " + dir.file("check.py") + " " + dir.path() + " 2>&1";
-  std::string output;
-  std::FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[512];
-  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) output += buffer;
+      std::string(bayesnn::test::kPython) + " " + dir.file("check.py") + " " + dir.path() + " 2>&1";
+  const auto [status, output] = bayesnn::test::run_command(command);
   INFO(output);
-  CHECK(pclose(pipe) == 0);
+  CHECK(status == 0);
   CHECK(output.find("python: OK") != std::string::npos);
 }
