@@ -4,14 +4,11 @@
 #include <vector>
 
 #include <c10/util/Exception.h>
-#include <torch/nn/modules/activation.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
-#include <torch/nn/modules/pooling.h>
 
-#include "bayesnn/bayes_conv2d.h"
 #include "bayesnn/bayes_linear.h"
 #include "bayesnn/estimator.h"
+#include "experiments/networks.h"
+#include "experiments/priors.h"
 
 namespace bench {
 namespace {
@@ -37,12 +34,6 @@ std::vector<Layer> layers(Arch arch) {
   // 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4: 32 * 4 * 4 = 512 features.
   return {
       {true, 1, 32, 5, 24}, {true, 32, 32, 5, 8}, {false, 512, 256, 0, 0}, {false, 256, 10, 0, 0}};
-}
-
-bayesnn::Prior prior_of(const Variant& variant) {
-  if (variant.prior == "hierarchical") return bayesnn::Prior::hierarchical(1.0);
-  if (variant.prior == "group-horseshoe") return bayesnn::Prior::group_horseshoe();
-  return bayesnn::Prior::fixed(0.1);
 }
 
 double products_per_layer(const Variant& variant) {
@@ -75,8 +66,8 @@ Variant parse_variant(const std::string& name) {
   std::stringstream stream(name);
   for (std::string part; std::getline(stream, part, '/');) parts.push_back(part);
   const bool det = parts.size() == 2 && parts[1] == "det";
-  const bool bayesian = parts.size() == 3 && (parts[2] == "fixed" || parts[2] == "hierarchical" ||
-                                              parts[2] == "group-horseshoe");
+  const bool bayesian =
+      parts.size() == 3 && bayesnn::experiment::find_prior_choice(parts[2]) != nullptr;
   TORCH_CHECK((det || bayesian) && (parts[0] == "mlp" || parts[0] == "cnn"),
               "bench: bad variant name '", name, "'");
   Variant variant;
@@ -89,46 +80,15 @@ Variant parse_variant(const std::string& name) {
 }
 
 torch::nn::Sequential make_network(const Variant& variant) {
-  torch::nn::Sequential net;
-  const auto dense = [&](int64_t in, int64_t out) {
-    if (!variant.bayesian()) {
-      net->push_back(torch::nn::Linear(in, out));
-    } else {
-      net->push_back(bayesnn::BayesLinear(bayesnn::BayesLinearOptions(in, out)
-                                              .prior(prior_of(variant))
-                                              .estimator(*variant.estimator)));
-    }
-  };
-  const auto conv = [&](int64_t in, int64_t out) {
-    if (!variant.bayesian()) {
-      net->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 5)));
-    } else {
-      net->push_back(bayesnn::BayesConv2d(bayesnn::BayesConv2dOptions(in, out, 5)
-                                              .prior(prior_of(variant))
-                                              .estimator(*variant.estimator)));
-    }
-  };
-  if (variant.arch == Arch::kMlp) {
-    net->push_back(torch::nn::Flatten());
-    dense(784, 800);
-    net->push_back(torch::nn::Tanh());
-    dense(800, 800);
-    net->push_back(torch::nn::Tanh());
-    dense(800, 10);
-  } else {
-    // Pooling before tanh equals tanh before pooling (tanh is increasing) and is cheaper.
-    conv(1, 32);
-    net->push_back(torch::nn::MaxPool2d(2));
-    net->push_back(torch::nn::Tanh());
-    conv(32, 32);
-    net->push_back(torch::nn::MaxPool2d(2));
-    net->push_back(torch::nn::Tanh());
-    net->push_back(torch::nn::Flatten());
-    dense(512, 256);
-    net->push_back(torch::nn::Tanh());
-    dense(256, 10);
-  }
-  return net;
+  bayesnn::experiment::NetworkSpec spec;
+  spec.model = (variant.bayesian() ? "" : "det-") + to_string(variant.arch);
+  spec.prior = variant.prior;
+  spec.activation = "tanh";
+  spec.estimator = variant.bayesian() ? *variant.estimator : bayesnn::Estimator{};
+  spec.init_log_sigma = bayesnn::BayesLinearOptions(1, 1).log_sigma_init();  // the library's
+  spec.prior_settings = bayesnn::experiment::default_prior_settings();
+  spec.pool_first = true;  // tanh is increasing: the same values for a quarter of its work
+  return bayesnn::experiment::build_network(spec);
 }
 
 double forward_flops_per_example(const Variant& variant) {

@@ -1,6 +1,6 @@
 // The networks the benchmark times: the article's 2x800 MLP and max-pool CNN, deterministic
-// (plain torch::nn) or Bayesian (bayesnn layers), with the FLOPs of their matmuls and
-// convolutions counted per example.
+// (plain torch::nn) or Bayesian (bayesnn layers), as bayesnn-experiment builds them
+// (experiments/networks.h), with the FLOPs of their matmuls and convolutions counted per example.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,6 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include "bayesnn/estimator.h"
-#include "bayesnn/prior.h"
 
 namespace bench {
 
@@ -25,7 +24,7 @@ std::string to_string(Arch arch);
 struct Variant {
   Arch arch = Arch::kMlp;
   std::optional<bayesnn::Estimator> estimator;  ///< unset: the deterministic network
-  std::string prior = "fixed";  ///< "fixed" (N(0, 0.1²)), "hierarchical" or "group-horseshoe"
+  std::string prior = "fixed";  ///< a --prior of bayesnn-experiment at its defaults (priors.cpp)
 
   bool bayesian() const { return estimator.has_value(); }
   /// "mlp/det", "mlp/local/fixed", "cnn/flipout/hierarchical", ...
@@ -38,7 +37,9 @@ std::vector<Variant> variants_of(Arch arch);
 /// The variant that `Variant::name()` names; throws on a malformed name.
 Variant parse_variant(const std::string& name);
 
-/// Builds the network of `variant` (28x28 single-channel inputs, 10 classes, tanh).
+/// Builds the network of `variant` with bayesnn-experiment's `build_network` (28x28 single-channel
+/// inputs, 10 classes, tanh, the CNN's pooling before its activation, the library's initial
+/// log-sigma, the prior's settings at bayesnn-experiment's defaults).
 torch::nn::Sequential make_network(const Variant& variant);
 
 /// FLOPs (multiply-adds count 2) of the matmuls and convolutions of one forward pass of one

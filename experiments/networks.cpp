@@ -66,6 +66,13 @@ torch::nn::AnyModule conv(const NetworkSpec& spec, int64_t in, int64_t out) {
   return torch::nn::AnyModule(bayes_conv(spec, in, out));
 }
 
+// After convolution i: act{i} and pool{i}, in the order `spec.pool_first` says.
+void push_activation_and_pool(torch::nn::Sequential& net, const NetworkSpec& spec, int i) {
+  if (spec.pool_first) net->push_back(fmt::format("pool{}", i), torch::nn::MaxPool2d(2));
+  net->push_back(fmt::format("act{}", i), activation(spec.activation));
+  if (!spec.pool_first) net->push_back(fmt::format("pool{}", i), torch::nn::MaxPool2d(2));
+}
+
 }  // namespace
 
 bool is_deterministic(const std::string& model) { return model.rfind("det-", 0) == 0; }
@@ -74,7 +81,9 @@ bool is_cnn(const std::string& model) { return architecture(model).conv1 > 0; }
 
 std::string twin_of(const std::string& model) { return "det-" + model.substr(model.find('-') + 1); }
 
-Prior prior_of(const NetworkSpec& spec) { return prior_choice(spec.prior).build(spec); }
+Prior prior_of(const NetworkSpec& spec) {
+  return prior_choice(spec.prior).build(spec.prior_settings);
+}
 
 torch::nn::Sequential build_network(const NetworkSpec& spec) {
   torch::nn::Sequential net;
@@ -93,11 +102,9 @@ torch::nn::Sequential build_network(const NetworkSpec& spec) {
   // 28 -conv5-> 24 -pool-> 12 -conv5-> 8 -pool-> 4.
   const int64_t side = ((kImageSide - kCnnKernel + 1) / 2 - kCnnKernel + 1) / 2;
   net->push_back("conv1", conv(spec, 1, widths.conv1));
-  net->push_back("act1", activation(spec.activation));
-  net->push_back("pool1", torch::nn::MaxPool2d(2));
+  push_activation_and_pool(net, spec, 1);
   net->push_back("conv2", conv(spec, widths.conv1, widths.conv2));
-  net->push_back("act2", activation(spec.activation));
-  net->push_back("pool2", torch::nn::MaxPool2d(2));
+  push_activation_and_pool(net, spec, 2);
   net->push_back("flatten", torch::nn::Flatten());
   net->push_back("fc1", dense(spec, widths.conv2 * side * side, widths.dense));
   net->push_back("act3", activation(spec.activation));

@@ -9,24 +9,22 @@
 
 #include "bayesnn/estimator.h"
 #include "bayesnn/prior.h"
+#include "priors.h"
 
 namespace bayesnn::experiment {
 
-/// What a network is built from.
+/// What a network is built from. bayesnn-experiment makes one of its options (whose defaults are
+/// in options.h and priors.cpp); the bench (bench/networks.cpp) of its own.
 struct NetworkSpec {
-  std::string model = "mlp";        ///< mlp, cnn, lenet300, lenet5; hier-mlp, hier-cnn; det-* twins
-  std::string prior = "fixed";      ///< fixed, hierarchical, scale-mixture, unit-hierarchical
-                                    ///< (hier-* come with hierarchical; det-* ignore it)
-  std::string activation = "relu";  ///< relu or tanh
-  Estimator estimator = Estimator::kLocalReparameterization;
-  double prior_sd = 0.1;        ///< fixed prior sd; initial sd of a hierarchical prior
-  double tau = 1.0;             ///< HalfNormal(tau) hyperprior (hierarchical priors)
-  double mixture_pi = 0.5;      ///< scale mixture: weight of the wide component
-  double mixture_sigma1 = 1.0;  ///< scale mixture: the wide component's sd
-  double mixture_sigma2 = kScaleMixtureNarrowSd;  ///< the narrow one's
-  double init_log_sigma = -6.0;                   ///< every *_log_sigma starts here
-  double group_tau0 = 1e-5;                       ///< group-horseshoe: the global half-Cauchy scale
-  double group_init_log_sd = -4.0;                ///< group priors: the scales' initial log sd
+  std::string model;             ///< mlp, cnn, lenet300, lenet5; hier-mlp, hier-cnn; det-* twins
+  std::string prior;             ///< a --prior value (prior_names(): priors.cpp); det-* ignore it
+  std::string activation;        ///< relu or tanh
+  Estimator estimator{};         ///< every Bayesian layer's
+  double init_log_sigma{};       ///< every *_log_sigma starts here
+  PriorSettings prior_settings;  ///< the prior's settings by name (priors.h)
+  /// The convolutions' max-pooling before their activation instead of after: the same values
+  /// (relu and tanh are increasing) for a quarter of the activations' work (the bench's order).
+  bool pool_first = false;
 };
 
 /// det-mlp, det-cnn: the twins of plain torch layers.
@@ -37,7 +35,7 @@ bool is_cnn(const std::string& model);
 /// The deterministic twin of a network: det-mlp of mlp and hier-mlp, det-lenet5 of lenet5.
 std::string twin_of(const std::string& model);
 /// The prior of every weight and bias of a Bayesian network of `spec` (`spec.prior` with its
-/// settings).
+/// settings `spec.prior_settings`).
 Prior prior_of(const NetworkSpec& spec);
 
 /// mlp/hier-mlp: flatten → fc1 784→800 → act → fc2 800→800 → act → fc3 800→10.

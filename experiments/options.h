@@ -1,4 +1,5 @@
-// The command line of bayesnn-experiment: every option, its default, and the article preset.
+// The command line of bayesnn-experiment: every option, its default, and the article preset (the
+// priors' settings, their options and defaults, and the priors' own defaults: priors.cpp).
 #pragma once
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/compress.h"
+#include "priors.h"
 
 namespace bayesnn::experiment {
 
@@ -24,8 +26,8 @@ namespace bayesnn::experiment {
 /// first step (the ablation finds these two change little in five epochs).
 struct ExperimentOptions {
   std::string model = "mlp";        ///< mlp, cnn, lenet300, lenet5, hier-*, det-* (networks.h)
-  std::string prior;                ///< fixed, hierarchical, scale-mixture or unit-hierarchical;
-                                    ///< parsed: hier-* hierarchical, det-* none, else fixed
+  std::string prior;                ///< a --prior value (prior_names(): priors.cpp); parsed:
+                                    ///< hier-* hierarchical, det-* none, MOPED's moped, else fixed
   std::string estimator = "local";  ///< reparam, local or flipout (training)
   std::string activation = "relu";  ///< relu or tanh
   int64_t epochs = 20;              ///< training epochs
@@ -34,12 +36,10 @@ struct ExperimentOptions {
   double lr_final = 0.05;           ///< cosine decay to lr * this fraction (1: constant)
   int64_t train_samples = 1;        ///< Monte Carlo samples of the network per step
   int64_t test_samples = 100;       ///< posterior samples S of the predictive
-  double prior_sd = 0.1;            ///< sd of the fixed N(0, sd²) prior (mlp, cnn)
-  double tau = 1.0;                 ///< HalfNormal(tau) hyperprior scale (hierarchical priors)
-  double mixture_pi = 0.5;          ///< scale mixture: the wide component's weight
-  double mixture_sigma1 = 1.0;      ///< scale mixture: the wide component's sd
-  double mixture_sigma2 = std::exp(-6.0);  ///< scale mixture: the narrow one's (the library's)
-  double init_log_sigma = -6.0;            ///< initial value of every *_log_sigma
+  /// The priors' settings by name (prior_sd, tau, mixture_pi, ...), each from its option; their
+  /// defaults are priors.cpp's.
+  PriorSettings prior_settings = default_prior_settings();
+  double init_log_sigma = -6.0;     ///< initial value of every *_log_sigma
   double init_mean_sd = 0.0;        ///< > 0: means start N(0, sd²); 0: torch's initialisation
   double kl_weight = 1.0;           ///< 1: the ELBO; other values are a tempered posterior
   double kl_warmup = 1.0;           ///< the KL weight ramps up linearly over this many epochs
@@ -62,32 +62,32 @@ struct ExperimentOptions {
   double moped_delta = 0;           ///< > 0: MOPED's sigmas delta·|w| (--from-deterministic)
   bool moped_prior = false;         ///< MOPED's prior, centred on the trained weights
   double moped_sigma_floor = 1e-5;  ///< the smallest MOPED sd
-  double group_tau0 = 1e-5;         ///< group-horseshoe: the global half-Cauchy scale
-  double group_init_log_sd = -4.0;  ///< group priors: initial log sd of the scales' posteriors
   bool compress = false;            ///< write compressed.pt and metrics.json's "compression"
   double compress_max_log_alpha =
       CompressOptions().max_log_alpha();                       ///< a unit is off at log α ≥ this
   double compress_min_scale = CompressOptions().min_scale();   ///< or at |E[z]| below this
   double compress_budget = ThresholdSearchOptions().budget();  ///< validation accuracy points
   int64_t validation = 0;  ///< hold the last N training images out (thresholds are chosen there)
-  double scale_lr = 0;  ///< Adam's rate for the group priors' scales (0: --lr; group priors: 1e-2)
-  double max_log_sigma = INFINITY;  ///< log σ clipped to at most this (group priors: log 0.2)
+  double scale_lr = 0;     ///< Adam's rate for the priors' scales (0: --lr; or the prior's)
+  double max_log_sigma = INFINITY;  ///< log σ clipped to at most this (or the prior's own)
   std::string preset;               ///< "" or "article"
   std::string command;              ///< the full command line, as typed
 };
 
-/// metrics.json's "options": every option by its field name, as parsed (the command line itself
-/// is metrics.json's "command").
+/// Every option but the priors' settings by its field name (`options_json` adds those).
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, activation, epochs,
-                                   batch_size, lr, lr_final, train_samples, test_samples, prior_sd,
-                                   tau, mixture_pi, mixture_sigma1, mixture_sigma2, init_log_sigma,
-                                   init_mean_sd, kl_weight, kl_warmup, prediction, predict_batch,
-                                   train_limit, test_limit, eval_every, seed, device, threads,
-                                   blas_threads, data, ood_data, out, resume, distributed,
+                                   batch_size, lr, lr_final, train_samples, test_samples,
+                                   init_log_sigma, init_mean_sd, kl_weight, kl_warmup, prediction,
+                                   predict_batch, train_limit, test_limit, eval_every, seed, device,
+                                   threads, blas_threads, data, ood_data, out, resume, distributed,
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
-                                   moped_sigma_floor, group_tau0, group_init_log_sd, compress,
-                                   compress_max_log_alpha, compress_min_scale, compress_budget,
-                                   validation, scale_lr, max_log_sigma, preset)
+                                   moped_sigma_floor, compress, compress_max_log_alpha,
+                                   compress_min_scale, compress_budget, validation, scale_lr,
+                                   max_log_sigma, preset)
+
+/// metrics.json's "options": every option by its field name and every prior setting by its name,
+/// as parsed (the command line itself is metrics.json's "command").
+nlohmann::json options_json(const ExperimentOptions& options);
 
 /// Parses the command line. On --help, or on an unknown or malformed option (after printing
 /// the message naming it), returns nullopt and sets `exit_code` (0 for --help, else nonzero).

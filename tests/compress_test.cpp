@@ -317,7 +317,9 @@ TEST_CASE("compress: refusals name the module and the value", "[compress]") {
       bnn::BayesConv2d(bnn::BayesConv2dOptions(4, 4, 3).groups(2).prior(kGroup)), torch::nn::ReLU(),
       bnn::BayesConv2d(bnn::BayesConv2dOptions(4, 2, 1)));
   switch_off(weight_of<bnn::BayesConv2dImpl>(conv, 0), {1});
-  REQUIRE_THROWS_WITH(bnn::compress(conv), Contains("'0' has groups=2"));
+  REQUIRE_THROWS_WITH(bnn::compress(conv),
+                      Contains("compress: '0': BayesConv2d with groups=2 would keep 3 of 4 output "
+                               "channels and 2 of 2 input channels per group"));
 
   // A dead filter followed by a module that does not keep zero at zero.
   torch::nn::Sequential sigmoid(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 3, 3).prior(kGroup)),

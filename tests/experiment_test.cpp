@@ -27,7 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bayesnn/mnist.h"
-#include "checkpoint_file.h"
+#include "serialize/checkpoint_file.h"
 #include "support/idx_files.h"
 #include "support/real_data.h"
 

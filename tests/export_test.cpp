@@ -131,9 +131,7 @@ nlohmann::json read_metadata(const std::string& path) {
 
 // y = x * s with q(s) = N(scale_mean, exp(scale_log_sigma)²): bayes_module.h's example layer,
 // with the export hook.
-struct BayesScaleImpl : torch::nn::Cloneable<BayesScaleImpl>,
-                        bayesnn::BayesModule,
-                        bayesnn::ScriptExportable {
+struct BayesScaleImpl : torch::nn::Cloneable<BayesScaleImpl>, bayesnn::BayesModule {
   BayesScaleImpl() { reset(); }
   void reset() override {
     scale_mean = register_parameter("scale_mean", torch::full({1}, 2.0));

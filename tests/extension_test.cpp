@@ -1,7 +1,7 @@
 // The extension point, worked through: a user-written Bayesian layer that lives outside the
 // library, here a 1-D convolution, trains alongside the built-in layers. Nothing in bayesnn
 // knows about it; it derives from bayesnn::BayesLayer, so it gets the three estimators, every
-// prior, the KL, the held draw and (with its one-line hook) export.
+// prior, the KL, the held draw and (with its one-line hooks) export and compression.
 #include "support/catch.h"
 
 #include <cmath>
@@ -25,7 +25,8 @@ struct UserConv1dImpl : bnn::BayesLayer<UserConv1dImpl> {
     reset();
   }
   void reset() override {
-    register_weight_and_bias({out_, in_, kernel_}, /*has_bias=*/true, prior_);
+    // One group scale per output filter, as the built-in convolutions.
+    register_weight_and_bias({out_, in_, kernel_}, /*has_bias=*/true, prior_, /*unit_dim=*/0);
     reset_weight_and_bias(/*log_sigma_init=*/-5.0);
   }
   torch::Tensor forward(const torch::Tensor& x) {
@@ -38,11 +39,32 @@ struct UserConv1dImpl : bnn::BayesLayer<UserConv1dImpl> {
     ctx.emit("x = torch.conv1d(x, " + ctx.variational("weight", weight) + ", " +
              ctx.variational("bias", bias) + ")");
   }
+  torch::nn::AnyModule with_units(int64_t in, int64_t out) const override;  // below
   int64_t in_, out_, kernel_;
   bnn::Estimator estimator_;
   bnn::Prior prior_;
 };
 TORCH_MODULE(UserConv1d);
+
+// Its compression hook (once the holder is declared): the same layer with fewer channels.
+torch::nn::AnyModule UserConv1dImpl::with_units(int64_t in, int64_t out) const {
+  return torch::nn::AnyModule(UserConv1d(in, out, kernel_, estimator_, prior_));
+}
+
+// The same layer without the compression hook: it trains and exports, and compress refuses to
+// shrink it, by name.
+struct FixedSizeConv1dImpl : bnn::BayesLayer<FixedSizeConv1dImpl> {
+  explicit FixedSizeConv1dImpl(bnn::Prior prior) : prior_(std::move(prior)) { reset(); }
+  void reset() override {
+    register_weight_and_bias({3, 1, 3}, /*has_bias=*/true, prior_, /*unit_dim=*/0);
+    reset_weight_and_bias(-5.0);
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return at::conv1d(x, weight.value(bnn::Mode::kMean), bias.value(bnn::Mode::kMean));
+  }
+  bnn::Prior prior_;
+};
+TORCH_MODULE(FixedSizeConv1d);
 
 // Its conversion hook (convert.h's example): a trained torch::nn::Conv1d becomes this layer.
 bnn::Conversion to_user_conv1d() {
@@ -132,4 +154,48 @@ TEST_CASE("Extension: a user's conversion hook makes a trained torch layer the u
   REQUIRE_THROWS_WITH(
       bnn::to_bayesian(strided, options),
       Catch::Contains("\n  0 (torch::nn::Conv1dImpl): strides: this UserConv1d does not"));
+}
+
+TEST_CASE("Extension: compress shrinks a user's layer through its hook, exactly", "[extension]") {
+  // UserConv1d 2→4 (one scale per filter) → ReLU → Flatten → BayesLinear 4·6 → 3, filter 1 off.
+  torch::manual_seed(41);
+  const auto group = bnn::Prior::group_normal_jeffreys(-2.0);
+  torch::nn::Sequential net(UserConv1d(2, 4, 3, bnn::Estimator::kReparameterization, group),
+                            torch::nn::ReLU(), torch::nn::Flatten(),
+                            bnn::BayesLinear(bnn::BayesLinearOptions(4 * 6, 3).prior(group)));
+  auto user = net[0]->as<UserConv1d>();
+  {
+    torch::NoGradGuard no_grad;
+    user->bias_mean.fill_(0.5);  // a filter left with its bias would show
+    user->weight.prior()->named_parameters(false)["scale_mean"][1] = 0.0;
+  }
+  const auto compressed = bnn::compress(net, bnn::CompressOptions().min_scale(1e-3));
+  REQUIRE(compressed.report.layers.size() == 2);
+  CHECK(compressed.report.layers[0].units_kept == 3);
+  CHECK(compressed.report.layers[0].weights_kept == 3 * 2 * 3);
+  CHECK(compressed.report.layers[1].weights_kept == 3 * 6 * 3);
+  auto small = compressed.network;
+  REQUIRE(small[0]->as<UserConv1d>() != nullptr);  // rebuilt by the user's hook
+  CHECK(small[0]->as<UserConv1d>()->out_ == 3);
+
+  // Exact: the full network with filter 1's scale at zero, in the posterior mean and exported.
+  bnn::set_mode(*net, bnn::Mode::kMean);
+  bnn::set_mode(*small, bnn::Mode::kMean);
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({5, 2, 8});
+  const auto full = net->forward(x);
+  CHECK(torch::allclose(small->forward(x), full, 1e-5, 1e-6));
+  bnn::test::TempDir dir;
+  bnn::export_posterior_mean(small, dir.file("small.pt"));
+  CHECK(torch::allclose(torch::jit::load(dir.file("small.pt")).forward({x}).toTensor(), full, 1e-5,
+                        1e-6));
+
+  // A layer without the hook keeps its units, or is refused by name where it would lose some.
+  torch::nn::Sequential unhooked(FixedSizeConv1d(group), torch::nn::Flatten(),
+                                 bnn::BayesLinear(bnn::BayesLinearOptions(3 * 6, 2)));
+  CHECK(bnn::compress(unhooked).report.layers[0].units_kept == 3);
+  unhooked[0]->as<FixedSizeConv1d>()->weight.prior()->named_parameters(false)["scale_mean"][0] = 0;
+  REQUIRE_THROWS_WITH(bnn::compress(unhooked, bnn::CompressOptions().min_scale(1e-3)),
+                      Catch::Contains("compress: '0': FixedSizeConv1dImpl has no compression "
+                                      "hook: it would keep 1 input and 2 output units"));
 }

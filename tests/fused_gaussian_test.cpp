@@ -1,6 +1,6 @@
-// The fused Gaussian term (bayesnn/src/fused_gaussian.h): a draw, a perturbation or the variance
-// of q with the KL's sums from one pass, on the AVX2 path where this CPU takes it and the portable
-// one (double, and the sums alone) everywhere; the sums' precision.
+// The fused Gaussian term (bayesnn/src/kernels/fused_gaussian.h): a draw, a perturbation or the
+// variance of q with the KL's sums from one pass, on the AVX2 path where this CPU takes it and the
+// portable one (double, and the sums alone) everywhere; the sums' precision.
 #include "support/catch.h"
 
 #include <cmath>
@@ -8,11 +8,11 @@
 
 #include <torch/torch.h>
 
-#include "fused_gaussian.h"
-#include "noise.h"
+#include "kernels/fused_gaussian.h"
+#include "kernels/noise.h"
 #include "support/standard_normal.h"
 #if BAYESNN_HAVE_AVX2_NOISE
-#include "fused_gaussian_avx2.h"
+#include "kernels/fused_gaussian_avx2.h"
 #endif
 
 using bayesnn::GaussianTerm;

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "bayesnn/gaussian.h"
+#include "bayesnn/prior.h"  // the families' KL maths
 #include "support/kl_checks.h"
 
 using bayesnn_test::check_gradients_by_central_differences;

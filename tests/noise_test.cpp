@@ -1,5 +1,6 @@
-// The CPU noise (bayesnn/src/noise.h): its distribution, seeding and thread-count invariance, on
-// the AVX2 path where this CPU takes it and on LibTorch's generator (double) everywhere.
+// The CPU noise (bayesnn/src/kernels/noise.h): its distribution, seeding and thread-count
+// invariance, on the AVX2 path where this CPU takes it and on LibTorch's generator (double)
+// everywhere.
 #include "support/catch.h"
 
 #include <algorithm>
@@ -8,10 +9,10 @@
 
 #include <torch/torch.h>
 
-#include "noise.h"
+#include "kernels/noise.h"
 #include "support/standard_normal.h"
 #if BAYESNN_HAVE_AVX2_NOISE
-#include "noise_avx2.h"
+#include "kernels/noise_avx2.h"
 #endif
 
 using bayesnn_test::check_standard_normal;

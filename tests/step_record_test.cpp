@@ -1,4 +1,4 @@
-// The trainer's record of its steps (an internal part: bayesnn/src/step_record.h).
+// The trainer's record of its steps (an internal part: bayesnn/src/train/step_record.h).
 #include "support/catch.h"
 
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include <torch/torch.h>
 
-#include "step_record.h"
+#include "train/step_record.h"
 
 namespace {
 bayesnn::detail::StepResult step(double nll, double kl, int64_t correct, int64_t examples,

@@ -14,7 +14,7 @@
 
 #include <caffe2/serialize/inline_container.h>
 #include "bayesnn/bayesnn.h"
-#include "checkpoint_file.h"
+#include "serialize/checkpoint_file.h"
 #include "support/real_data.h"
 #include "support/temp_dir.h"
 
@@ -362,7 +362,8 @@ TEST_CASE("Trainer: writes one JSON line per epoch with the documented keys", "[
   bnn::Trainer trainer(model,
                        bnn::TrainerOptions().epochs(3).batch_size(32).progress(false).log_path(
                            dir.file("log.jsonl")));
-  trainer.on_epoch = [&](const bnn::EpochStats& stats) { seen.push_back(stats.epoch); };
+  trainer.add_epoch_hook(
+      [&](const bnn::Trainer&, const bnn::EpochStats& stats) { seen.push_back(stats.epoch); });
   auto history = trainer.fit(train);
   CHECK(seen == std::vector<int64_t>{1, 2, 3});
   std::ifstream log(dir.file("log.jsonl"));
@@ -719,7 +720,7 @@ TEST_CASE("Trainer: stop_requested stops before the next step, the last checkpoi
   int asked = 0;
   trainer.stop_requested = [&] { return ++asked == 7; };  // 4 steps an epoch: epoch 2, batch 3
   int epochs_seen = 0;
-  trainer.on_epoch = [&](const bnn::EpochStats&) { ++epochs_seen; };
+  trainer.add_epoch_hook([&](const bnn::Trainer&, const bnn::EpochStats&) { ++epochs_seen; });
   REQUIRE_THROWS_MATCHES(
       trainer.fit(train), bnn::TrainingInterrupted,
       Catch::Matchers::Message("training interrupted before step 7 (epoch 2, batch 3); the last "

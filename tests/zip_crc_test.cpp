@@ -7,7 +7,7 @@
 #include <torch/serialize/output-archive.h>
 #include <torch/torch.h>
 
-#include "zip_crc.h"
+#include "serialize/zip_crc.h"
 
 namespace {
 

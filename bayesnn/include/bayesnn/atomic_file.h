@@ -5,15 +5,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace bayesnn {
+#include "bayesnn/errors.h"
 
-/// A file that could not be written. `what()` is one line naming the file and the reason, e.g.
-/// "cannot write the checkpoint 'runs/mlp/checkpoint.pt': No space left on device (writing
-/// 'runs/mlp/checkpoint.pt.tmp')".
-class WriteError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace bayesnn {
 
 /// Writes the file at `path` whole or not at all: `write` fills a stream in memory, whose bytes
 /// go to `path + ".tmp"`, flushed to the disk (fsync), which is then renamed over `path`. On any

@@ -19,6 +19,7 @@ namespace bayesnn {
 ///                    .estimator(bayesnn::Estimator::kFlipout);
 /// ```
 struct BayesConv2dOptions {
+  /// The required options; the others keep their defaults.
   BayesConv2dOptions(int64_t in_channels, int64_t out_channels,
                      torch::ExpandingArray<2> kernel_size);
   /// Number of channels of the input.
@@ -57,17 +58,24 @@ struct BayesConv2dOptions {
 /// ```
 class BayesConv2dImpl : public BayesLayer<BayesConv2dImpl> {
  public:
+  /// A convolution from `in_channels` to `out_channels` with `kernel_size` and the default options.
   BayesConv2dImpl(int64_t in_channels, int64_t out_channels, torch::ExpandingArray<2> kernel_size)
       : BayesConv2dImpl(BayesConv2dOptions(in_channels, out_channels, kernel_size)) {}
+  /// A convolution with `options_`; calls `reset()`.
   explicit BayesConv2dImpl(const BayesConv2dOptions& options_);
 
   /// Validates the options and registers the kernel and bias variational tensors.
   void reset() override;
   /// Writes the initial values: means as torch::nn::Conv2d, log-sigmas `log_sigma_init`.
   void reset_parameters();
+  /// Prints "bayesnn::BayesConv2d(in, out, kernel_size=..., stride=..., padding=..., bias=...,
+  /// prior=..., estimator=...)", with `dilation` and `groups` where not 1.
   void pretty_print(std::ostream& stream) const override;
   /// Exports the layer as one `torch.conv2d` with its variational weight and bias.
   void export_torchscript(ExportContext& ctx) const override;
+  /// The compression hook: this layer with `in` input and `out` output channels; throws where
+  /// `groups` is not 1 and a channel would go (`compress` cannot split a grouped convolution).
+  torch::nn::AnyModule with_units(int64_t in, int64_t out) const override;
 
   /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
   /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`); input [N, in_channels, H,

@@ -15,9 +15,9 @@
 namespace bayesnn {
 
 /// The shared base of Bayesian layers y = op(x, W, b) whose operator is linear in (W, b) for
-/// fixed x (BayesLinear, BayesConv2d, a user's convolution): two variational tensors, `weight`
-/// and an optional `bias`, each with its own prior, and the operator, evaluated by mode and
-/// estimator. The derived layer registers them in `reset()` and calls `forward_operator` in
+/// fixed x (BayesLinear, BayesConv1d, BayesConv2d, a user's convolution): two variational tensors,
+/// `weight` and an optional `bias`, each with its own prior, and the operator, evaluated by mode
+/// and estimator. The derived layer registers them in `reset()` and calls `forward_operator` in
 /// `forward()`; it gets the three estimators, every prior, `kl()`, `set_mode()` and the held
 /// draw of `Mode::kFrozen` from here (as torch's `ConvNdImpl<D, Derived>` serves Conv1-3d).
 ///
@@ -29,9 +29,13 @@ class BayesLayer : public torch::nn::Cloneable<Derived>, public BayesModule {
   VariationalTensor bias;    ///< q(b); undefined without bias
   /// The registered parameters under their names: the same tensors as `weight.mean()`,
   /// `weight.log_sigma()`, `bias.mean()`, `bias.log_sigma()` (undefined without bias).
-  torch::Tensor weight_mean, weight_log_sigma, bias_mean, bias_log_sigma;
+  torch::Tensor weight_mean,
+      weight_log_sigma,  ///< `weight.log_sigma()`: log of q(W)'s sd
+      bias_mean,         ///< `bias.mean()`: q(b)'s means; undefined without bias
+      bias_log_sigma;    ///< `bias.log_sigma()`: log of q(b)'s sd; undefined without bias
   /// The priors' modules, `weight.prior()` and `bias.prior()` (empty without bias).
-  PriorModule weight_prior{nullptr}, bias_prior{nullptr};
+  PriorModule weight_prior{nullptr},
+      bias_prior{nullptr};  ///< `bias_prior` is `bias.prior()`, empty without bias
 
  protected:
   /// Registers `weight` of `weight_shape` and, with `has_bias`, `bias` of [weight_shape[0]],

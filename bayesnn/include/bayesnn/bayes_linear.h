@@ -19,6 +19,7 @@ namespace bayesnn {
 ///                    .estimator(bayesnn::Estimator::kLocalReparameterization);
 /// ```
 struct BayesLinearOptions {
+  /// The required options; the others keep their defaults.
   BayesLinearOptions(int64_t in_features, int64_t out_features);
   /// Size of each input sample.
   TORCH_ARG(int64_t, in_features);
@@ -47,17 +48,23 @@ struct BayesLinearOptions {
 /// ```
 class BayesLinearImpl : public BayesLayer<BayesLinearImpl> {
  public:
+  /// A layer from `in_features` to `out_features` with the default options.
   BayesLinearImpl(int64_t in_features, int64_t out_features)
       : BayesLinearImpl(BayesLinearOptions(in_features, out_features)) {}
+  /// A layer with `options_`; calls `reset()`.
   explicit BayesLinearImpl(const BayesLinearOptions& options_);
 
   /// Validates the options and registers the weight and bias variational tensors.
   void reset() override;
   /// Writes the initial values: means as torch::nn::Linear, log-sigmas `log_sigma_init`.
   void reset_parameters();
+  /// Prints "bayesnn::BayesLinear(in_features=..., out_features=..., bias=..., prior=...,
+  /// estimator=...)".
   void pretty_print(std::ostream& stream) const override;
   /// Exports the layer as one `torch.linear` with its variational weight and bias.
   void export_torchscript(ExportContext& ctx) const override;
+  /// The compression hook: this layer with `in` input and `out` output features.
+  torch::nn::AnyModule with_units(int64_t in, int64_t out) const override;
 
   /// A posterior sample of the layer output (`Mode::kSample`), the output with the held draw
   /// (`Mode::kFrozen`) or the posterior-mean output (`Mode::kMean`).

@@ -7,14 +7,14 @@
 
 #include <ATen/ATen.h>
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
 
+#include "bayesnn/export_context.h"
 #include "bayesnn/mode.h"
 #include "bayesnn/prior.h"
 #include "bayesnn/variational_tensor.h"
 
 namespace bayesnn {
-
-class ExportContext;
 
 /// The interface every Bayesian module implements: the extension point of bayesnn.
 ///
@@ -23,7 +23,8 @@ class ExportContext;
 /// so a user's own module trains alongside the built-in layers without any registration. A
 /// module that registers its variational tensors with `register_variational` gets `kl()` and
 /// `set_mode()` from this class; one with other stochastic state overrides them. The exporter
-/// reaches every Bayesian module, built-in or a user's, through `export_torchscript`.
+/// reaches every Bayesian module, built-in or a user's, through `export_torchscript` (the
+/// `ScriptExportable` hook), `compress` through `with_units`.
 ///
 /// Example:
 /// ```
@@ -41,10 +42,8 @@ class ExportContext;
 ///   bayesnn::VariationalTensor scale;
 /// };
 /// ```
-class BayesModule {
+class BayesModule : public ScriptExportable {
  public:
-  virtual ~BayesModule() = default;
-
   /// KL(q || p) of this module's own variational tensors (children report their own): a
   /// differentiable scalar on the parameters' device. The default sums `kl()` of the tensors
   /// registered with `register_variational` (zero if there are none).
@@ -55,11 +54,29 @@ class BayesModule {
   /// override to propagate other state.
   virtual void set_mode(Mode mode);
 
-  /// The export hook (`export_posterior_mean`, `export_predictive`; see `bayesnn/export.h`):
+  /// The export hook (`export_posterior_mean`, `export_predictive`; see `ScriptExportable`):
   /// writes TorchScript statements that read this module's input from `x` and assign its output
   /// to `x`, its variational tensors drawn with `ctx.variational(...)`. The default throws the
   /// exporter's "unsupported module" error: a module that is to be exported overrides it.
-  virtual void export_torchscript(ExportContext& ctx) const;
+  void export_torchscript(ExportContext& ctx) const override;
+
+  /// The compression hook (`compress`, bayesnn/compress.h): a new module of this kind and
+  /// settings with `in` input units and `out` output units (a dense layer's features, a
+  /// convolution's channels), its variational tensors registered under the same names, into
+  /// which `compress` copies the kept slices. `compress` treats a module as a layer when it has a
+  /// variational tensor "weight" of two or more dimensions [out, in, ...] (and optionally
+  /// "bias" [out]); the weight's prior says where its group scales sit
+  /// (`PriorModuleImpl::unit_dim`). It calls the hook only where units are removed. The default
+  /// throws "compress: <type> has no compression hook ...": a layer that is to shrink overrides
+  /// it, and throws where it cannot take the sizes asked (a grouped convolution).
+  ///
+  /// Example (a user's convolution layer):
+  /// ```
+  /// torch::nn::AnyModule with_units(int64_t in, int64_t out) const override {
+  ///   return torch::nn::AnyModule(UserConv1d(in, out, kernel_, estimator_, prior_));
+  /// }
+  /// ```
+  virtual torch::nn::AnyModule with_units(int64_t in, int64_t out) const;
 
   /// The current mode (`Mode::kSample` after construction).
   Mode mode() const { return mode_; }
@@ -99,6 +116,7 @@ int64_t count_bayes_modules(torch::nn::Module& model);
 /// fresh draw afterwards (the draw it held is not kept).
 class ModeGuard {
  public:
+  /// Records the mode of every `BayesModule` in `model` and the model's training flag.
   explicit ModeGuard(torch::nn::Module& model);
   ~ModeGuard();
   ModeGuard(const ModeGuard&) = delete;

@@ -12,7 +12,8 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/pimpl.h>
 
-#include "bayesnn/export.h"
+#include "bayesnn/export_context.h"
+#include "bayesnn/group_scales.h"
 
 namespace bayesnn {
 
@@ -58,9 +59,9 @@ struct LayerCompression {
 
 /// What `compress` did to a model: per layer, in order, and in total.
 struct CompressionReport {
-  std::vector<LayerCompression> layers;
-  int64_t weights() const;       ///< every layer's weight elements
-  int64_t weights_kept() const;  ///< those the compressed model keeps
+  std::vector<LayerCompression> layers;  ///< one per Bayesian layer, in the model's order
+  int64_t weights() const;               ///< every layer's weight elements
+  int64_t weights_kept() const;          ///< those the compressed model keeps
   /// weights_kept() / weights(): the fraction kept.
   double kept_fraction() const;
   /// weights() / weights_kept(): how many times fewer weights.
@@ -72,10 +73,14 @@ struct CompressionReport {
 /// is kept): y = x.index_select(1, indices). Exported as one `torch.index_select`.
 class SelectUnitsImpl : public torch::nn::Cloneable<SelectUnitsImpl>, public ScriptExportable {
  public:
+  /// Keeps the units at `indices_` (converted to int64; none where undefined).
   explicit SelectUnitsImpl(at::Tensor indices_ = at::Tensor());
+  /// Registers `indices` as a buffer.
   void reset() override;
+  /// Prints "bayesnn::SelectUnits(N units)", N the number of indices.
   void pretty_print(std::ostream& stream) const override;
   void export_torchscript(ExportContext& ctx) const override;
+  /// x.index_select(1, indices): the kept units of dimension 1.
   torch::Tensor forward(const torch::Tensor& x);
   /// The kept units' indices (int64), a buffer.
   torch::Tensor indices;
@@ -84,8 +89,10 @@ TORCH_MODULE(SelectUnits);
 
 /// A compressed model and what was removed.
 struct Compressed {
+  /// The smaller network: the model's modules in order, its Bayesian layers rebuilt at their
+  /// new sizes, with a `SelectUnits` named `<layer>_select` before a layer where one is needed.
   torch::nn::Sequential network;
-  CompressionReport report;
+  CompressionReport report;  ///< what was removed, per layer and in total
 };
 
 /// Bayesian compression (Louizos et al. 2017): the smaller network that a model with group
@@ -144,7 +151,7 @@ struct ThresholdSearchOptions {
 
 /// One point of the search: the thresholds tried, the ratio and the validation accuracy.
 struct ThresholdTrial {
-  LayerThresholds thresholds;
+  LayerThresholds thresholds;  ///< the log α threshold of each layer with group scales
   double ratio = 1;            ///< weights / weights kept
   double accuracy = 0;         ///< the compressed posterior mean's validation accuracy
   bool within_budget = false;  ///< accuracy and NLL within the budget and the NLL tolerance

@@ -53,6 +53,7 @@ struct Batch {
 /// auto options = bayesnn::BatchOptions(500).seed(42).drop_last(true).device(torch::kCPU);
 /// ```
 struct BatchOptions {
+  /// The required option; implicit, so a plain `batch_size` converts to these options.
   /* implicit */ BatchOptions(int64_t batch_size);
   /// Examples per batch, in [1, N].
   TORCH_ARG(int64_t, batch_size);
@@ -81,11 +82,11 @@ class Epoch {
   /// Input iterator over the epoch's batches; `*it` is the current batch.
   class Iterator {
    public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = Batch;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const Batch*;
-    using reference = const Batch&;
+    using iterator_category = std::input_iterator_tag;  ///< a single-pass input iterator
+    using value_type = Batch;                           ///< what it yields, a minibatch
+    using difference_type = std::ptrdiff_t;             ///< the standard iterator distance
+    using pointer = const Batch*;                       ///< what `operator->` returns
+    using reference = const Batch&;                     ///< what `operator*` returns
 
     /// The current batch, gathered on first access.
     const Batch& operator*() const;

@@ -49,7 +49,7 @@ enum class SignLayout { kPerElement, kPerChannel };
 /// dimension 1 with W's (dense layers, convolutions without groups; anything else throws); with
 /// the scales on the output units (a convolution's filters; the bias shares them), every
 /// estimator draws z per example and applies it to the output, z ∘ op(x, v, b).
-/// The building block of `BayesLayer` (BayesLinear, BayesConv2d and users' layers).
+/// The building block of `BayesLayer` (BayesLinear, BayesConv1d, BayesConv2d and users' layers).
 at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
                          const at::Tensor& x, const VariationalTensor& weight,
                          const VariationalTensor& bias);

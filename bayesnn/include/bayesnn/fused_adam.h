@@ -20,9 +20,12 @@ namespace bayesnn {
 /// ```
 class FusedAdam : public torch::optim::Adam {
  public:
+  /// Adam over `params` with the options `defaults`, as `torch::optim::Adam`'s constructor.
   explicit FusedAdam(std::vector<torch::Tensor> params,
                      torch::optim::AdamOptions defaults = torch::optim::AdamOptions());
 
+  /// One Adam step of every parameter with a gradient, fused (else `torch::optim::Adam::step`);
+  /// returns the loss `closure` computed first (undefined without one).
   torch::Tensor step(LossClosure closure = nullptr) override;
 
   /// Adam's `load`, with each parameter's state matched to it by the key text the writer used,

@@ -25,6 +25,7 @@ struct GroupScales {
   bool log_normal = true;    ///< z = exp(u), else z = u
   int64_t dim = 1;           ///< the tensor's dimension the units lie along: 1 (inputs) or 0
 
+  /// The number of units, `loc.size(0)`.
   int64_t units() const { return loc.size(0); }
   /// `rows` reparameterised draws, [rows, units], each row with its own ε₀.
   at::Tensor draw(int64_t rows) const;

@@ -5,18 +5,9 @@
 
 #include <torch/types.h>
 
-namespace bayesnn {
+#include "bayesnn/errors.h"
 
-/// A data file that is missing or malformed.
-///
-/// `what()` starts with the file's path, then says what is wrong, e.g.
-/// "data/mnist/train-images-idx3-ubyte: expected 47040016 bytes for 60000x28x28, found 1000".
-/// A missing file's message says to run `tools/setup` (or `tools/fetch-data`). Misuse of the
-/// API (a bad argument) is a `c10::Error` from `TORCH_CHECK` instead.
-class DataError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace bayesnn {
 
 /// Reads an IDX file of unsigned-byte images (magic 0x00000803, big-endian header
 /// `magic, N, rows, cols`, then N·rows·cols bytes): a uint8 tensor [N, rows, cols].

@@ -33,6 +33,7 @@ class CategoricalLikelihood : public Likelihood {
 /// With `learn_sd`, log sd is a parameter `log_noise_sd` learned with the network.
 class GaussianLikelihood : public Likelihood {
  public:
+  /// Noise sd `noise_sd` (positive, finite): fixed, or with `learn_sd` the initial value.
   explicit GaussianLikelihood(double noise_sd, bool learn_sd = false);
   torch::Tensor nll(const torch::Tensor& output, const torch::Tensor& target) override;
   bool is_classification() const override { return false; }
@@ -40,6 +41,7 @@ class GaussianLikelihood : public Likelihood {
   /// The current noise sd.
   double noise_sd() const;
 
+  /// log sd, a scalar: a parameter with `learn_sd`, else a buffer.
   torch::Tensor log_noise_sd;
 
  private:

@@ -19,19 +19,22 @@ namespace bayesnn {
 /// bayesnn::Model model = net;  // captures net->forward
 /// ```
 struct Model {
+  /// The forward: a batch of inputs to the network's output.
   using Forward = std::function<torch::Tensor(const torch::Tensor&)>;
 
+  /// The network `module_` with the forward `forward_`.
   Model(std::shared_ptr<torch::nn::Module> module_, Forward forward_)
       : module(std::move(module_)), forward(std::move(forward_)) {}
 
+  /// The network a module holder holds, with its `forward`; implicit.
   template <typename Contained>
   /* implicit */ Model(const torch::nn::ModuleHolder<Contained>& holder)  // NOLINT
       : module(holder.ptr()), forward([impl = holder.ptr()](const torch::Tensor& input) {
           return impl->forward(input);
         }) {}
 
-  std::shared_ptr<torch::nn::Module> module;
-  Forward forward;
+  std::shared_ptr<torch::nn::Module> module;  ///< the module that owns the parameters
+  Forward forward;                            ///< the network's forward
 };
 
 }  // namespace bayesnn

@@ -26,7 +26,7 @@ struct LayerPrecision {
 
 /// What `reduce_precision` did to a model.
 struct PrecisionReduction {
-  std::vector<LayerPrecision> layers;
+  std::vector<LayerPrecision> layers;  ///< one per Bayesian layer with a weight, in model order
   int64_t reference_weights = 0;  ///< the weights the ratio is against (the uncompressed model's)
   /// 32 · reference_weights / Σ_l weights_l · bits_l: Louizos et al.'s "compression after
   /// precision reduction" (float32 in, each layer's bits out).

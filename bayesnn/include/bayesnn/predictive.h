@@ -29,8 +29,8 @@ struct Prediction {
 /// Draws `samples` posterior samples of the network on `inputs` [N, ...] and returns the
 /// per-sample and mean class probabilities; `samples == 0` evaluates the posterior-mean network
 /// (`Mode::kMean`) instead. Runs in eval mode under `NoGradGuard`, batched over inputs;
-/// afterwards the model's Bayesian modules are in `Mode::kSample` and its train/eval flag is
-/// as before.
+/// afterwards the model's Bayesian modules are in the modes they were in and its train/eval flag
+/// is as before (`ModeGuard`; a module that held a draw in `Mode::kFrozen` holds a fresh one).
 ///
 /// Example:
 /// ```

@@ -9,16 +9,10 @@
 
 #include <ATen/ATen.h>
 
+#include "bayesnn/errors.h"
 #include "bayesnn/rendezvous.h"
 
 namespace bayesnn {
-
-/// A collective that failed: a peer died, hung past the timeout, or never joined. The message
-/// names the operation, this rank, and what the backend said.
-class DistributedError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 /// Whether this LibTorch was built with c10d's Gloo backend (CPU tensors) and NCCL backend
 /// (CUDA tensors); decided when bayesnn was configured.
@@ -51,8 +45,8 @@ class ProcessGroup {
   static ProcessGroup over_file(const std::string& path, int64_t rank, int64_t world_size,
                                 const at::Device& device, std::chrono::milliseconds timeout);
 
-  int64_t rank() const;
-  int64_t world_size() const;
+  int64_t rank() const;         ///< this process's rank, in [0, world_size())
+  int64_t world_size() const;   ///< the number of processes in the group
   std::string backend() const;  ///< "gloo" or "nccl"
 
   /// Sums `tensor` over the group, in place (a contiguous tensor on the group's device);

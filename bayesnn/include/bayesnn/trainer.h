@@ -15,7 +15,8 @@
 #include <torch/types.h>
 
 #include "bayesnn/dataset.h"
-#include "bayesnn/epoch_hooks.h"
+#include "bayesnn/epoch_stats.h"
+#include "bayesnn/errors.h"
 #include "bayesnn/likelihood.h"
 #include "bayesnn/model.h"
 #include "bayesnn/process_group.h"
@@ -69,7 +70,7 @@ struct TrainerOptions {
   TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// One JSON line per epoch is appended here ("" : no log; `json_log_hook`).
   TORCH_ARG(std::string, log_path) = "";
-  /// A checkpoint is written here after every epoch, atomically ("" : none; `checkpoint_hook`).
+  /// A checkpoint is written here after every epoch, atomically ("" : none; as `checkpoint_hook`).
   TORCH_ARG(std::string, checkpoint_path) = "";
   /// A progress line on a terminal (never when stderr is not a terminal; rank 0's only).
   TORCH_ARG(bool, progress) = true;
@@ -84,25 +85,24 @@ struct TrainerOptions {
   TORCH_ARG(std::optional<ProcessGroup>, process_group) = std::nullopt;
 };
 
-/// Thrown when `Trainer::stop_requested` asked training to stop (e.g. on SIGINT), between two
-/// steps: the message names the next step and the last checkpoint, which is intact.
-class TrainingInterrupted : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
 /// The seed of torch's generators for the estimators' noise on `rank` of a data-parallel job:
 /// `seed` itself on rank 0 (so one rank draws what a single process draws), a well-mixed
 /// function of (seed, rank) elsewhere, so that no two ranks draw the same noise.
 uint64_t rank_seed(uint64_t seed, int64_t rank);
 
-/// Thrown when the loss becomes NaN or infinite (the message names the step and the term), or
-/// when a checkpoint would hold a non-finite parameter (`checkpoint_hook`; it names the
-/// parameter).
-class NonFiniteLossError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+class Trainer;
+
+/// A callback that `Trainer` runs after every epoch, once the epoch's losses are known to be
+/// finite, with the trainer (to save it, or to evaluate its model) and the epoch's statistics.
+///
+/// Example:
+/// ```
+/// std::vector<double> elbos;
+/// trainer.add_epoch_hook([&elbos](const bayesnn::Trainer&, const bayesnn::EpochStats& stats) {
+///   elbos.push_back(stats.elbo);
+/// });
+/// ```
+using EpochHook = std::function<void(const Trainer& trainer, const EpochStats& stats)>;
 
 /// Minibatch ADVI: minimises the negative ELBO per datum, mean NLL of the batch +
 /// kl_weight * KL / N_train, with Adam (or any optimizer), on CPU or CUDA, over a `Dataset` of
@@ -132,7 +132,7 @@ class Trainer {
   /// that is below 1, else `ConstantLrSchedule`).
   void set_lr_schedule(std::unique_ptr<LrSchedule> schedule);
   /// Adds a hook run after every epoch, after the hooks added before it (the options' log,
-  /// then checkpoint hook, come first) and before `on_epoch`.
+  /// then checkpoint hook, come first): the one epoch callback.
   void add_epoch_hook(EpochHook hook);
   /// The parameters trained: the model's and the likelihood's.
   std::vector<torch::Tensor> parameters() const;
@@ -142,7 +142,7 @@ class Trainer {
   /// under data parallelism every rank throws it when any rank's loss was not finite, and a
   /// failed collective throws `DistributedError`.
   std::vector<EpochStats> fit(const Dataset& train);
-  /// Trains one epoch, then runs the epoch hooks and `on_epoch`. Throws `NonFiniteLossError`
+  /// Trains one epoch, then runs the epoch hooks. Throws `NonFiniteLossError`
   /// naming the first step whose NLL or KL was not finite, before any hook runs; the trainer's
   /// own parameters are then past that step (reload the last checkpoint to go on).
   EpochStats train_epoch(const Dataset& train);
@@ -150,6 +150,8 @@ class Trainer {
   /// Writes model, likelihood, optimizer state, epoch, step and the CPU and CUDA generators'
   /// states to `path` through a temporary file and a rename, so a crash while saving leaves the
   /// previous file intact.
+  /// Throws `NonFiniteLossError` naming the parameter, and writes nothing, where a trained
+  /// parameter is not finite (the file keeps the last good state).
   void save_checkpoint(const std::string& path) const;
   /// Restores what `save_checkpoint` wrote (the CUDA generators where the file has them);
   /// throws naming the file if it is missing or corrupt. Under data parallelism every rank
@@ -157,8 +159,6 @@ class Trainer {
   /// needed), and each rank restores its own generators where the file has them.
   void load_checkpoint(const std::string& path);
 
-  /// Called after every epoch and its hooks (e.g. to evaluate on held-out data).
-  std::function<void(const EpochStats&)> on_epoch;
   /// Asked before every step (where set): true stops training there with `TrainingInterrupted`,
   /// before the step, without running the epoch's hooks, so the last checkpoint is the last
   /// complete epoch's. A program sets a flag from its SIGINT handler and returns it here. Under
@@ -181,11 +181,11 @@ class Trainer {
   const Likelihood& likelihood() const;
 
   ~Trainer();
-  Trainer(Trainer&&) noexcept;
-  Trainer& operator=(Trainer&&) noexcept;
+  Trainer(Trainer&&) noexcept;             ///< Moves the trainer and its state.
+  Trainer& operator=(Trainer&&) noexcept;  ///< Moves the trainer and its state.
 
  private:
-  struct Impl;  // bayesnn/src/trainer.cpp
+  struct Impl;  // bayesnn/src/train/trainer.cpp
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,7 +8,7 @@
 #include <torch/nn/module.h>
 
 #include "bayesnn/mode.h"
-#include "bayesnn/prior.h"
+#include "bayesnn/prior_module.h"
 
 namespace bayesnn {
 
