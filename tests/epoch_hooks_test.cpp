@@ -142,7 +142,7 @@ TEST_CASE("json_log_hook: a log line cut short by a full disk is taken back", "[
   CHECK(lines_of(log) == before);
 }
 
-TEST_CASE("checkpoint_hook: parameters that the last update made non-finite are not saved",
+TEST_CASE("checkpoint_hook, save_checkpoint: parameters made non-finite are not saved",
           "[epoch_hooks][trainer]") {
   Setup setup(94, 40);
   // One step per epoch: each step's loss is read finite before its update breaks the weights.
@@ -159,6 +159,9 @@ TEST_CASE("checkpoint_hook: parameters that the last update made non-finite are 
       Contains("training stopped after step 2 (epoch 2): its update made the parameter "
                "'weight_mean' non-finite; the last good checkpoint is " +
                setup.dir.file("ckpt.pt")));
+  // The refusal is the checkpoint writer's: saving by hand refuses too, and writes nothing.
+  REQUIRE_THROWS_AS(trainer.save_checkpoint(setup.dir.file("by_hand.pt")), bnn::NonFiniteLossError);
+  CHECK_FALSE(std::filesystem::exists(setup.dir.file("by_hand.pt")));
 
   bnn::BayesLinear copy(2, 2);
   bnn::Trainer reader(copy, bnn::TrainerOptions().progress(false));

@@ -2,11 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <set>
 #include <sstream>
 
-#include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -29,7 +27,8 @@ namespace bayesnn {
 namespace detail {
 namespace {
 // A module's export hook: every BayesModule's (first, so that a module that also lists
-// ScriptExportable among its bases, an ambiguous base then, still finds it) or a ScriptExportable's.
+// ScriptExportable among its bases, an ambiguous base then, still finds it) or a
+// ScriptExportable's.
 const ScriptExportable* hook_of(const torch::nn::Module& module) {
   if (const auto* bayes = dynamic_cast<const BayesModule*>(&module)) return bayes;
   return dynamic_cast<const ScriptExportable*>(&module);
@@ -365,44 +364,6 @@ void export_predictive(const torch::nn::Module& model, const std::string& path, 
   detail::ExportWriter writer(ExportKind::kPredictive);
   writer.write(model, "");
   writer.save(model, path, samples, metadata);
-}
-
-ExportInfo read_export_info(const std::string& path) {
-  const std::string record = std::string("extra/") + kExportMetadataFile;
-  auto fail = [&path](const std::string& what) {
-    return ExportReadError(fmt::format("'{}' is not a readable bayesnn export: {}", path, what));
-  };
-  if (!std::filesystem::is_regular_file(path)) throw fail("no such file");
-  std::string text;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(path);
-    if (!reader.hasRecord(record)) throw fail("it holds no " + record);
-    auto [data, size] = reader.getRecord(record);
-    text.assign(static_cast<const char*>(data.get()), size);
-  } catch (const ExportReadError&) {
-    throw;
-  } catch (const std::exception& error) {  // c10::Error, or the importer's own
-    throw fail("not a TorchScript archive (" + detail::first_line(error) + ")");
-  }
-  ExportInfo info;
-  info.json = text;
-  try {
-    const auto json = nlohmann::json::parse(text);
-    info.format = json.at("format").get<std::string>();
-    if (info.format != "bayesnn.posterior_mean" && info.format != "bayesnn.predictive") {
-      throw fail("its format is '" + info.format +
-                 "', expected bayesnn.posterior_mean or bayesnn.predictive");
-    }
-    info.bayesnn_version = json.at("bayesnn_version").get<std::string>();
-    info.torch_version = json.at("torch_version").get<std::string>();
-    info.samples = json.value("samples", int64_t{0});
-    info.metadata.training_command = json.at("training_command").get<std::string>();
-    info.metadata.extra = json.at("extra").get<std::map<std::string, std::string>>();
-  } catch (const nlohmann::json::exception& error) {
-    throw fail(std::string("its ") + kExportMetadataFile + " is not bayesnn's metadata (" +
-               error.what() + ")");
-  }
-  return info;
 }
 
 }  // namespace bayesnn

@@ -3,13 +3,17 @@
 #include <exception>
 #include <iostream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include <c10/util/Exception.h>
+#include <fmt/format.h>
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 #include <torch/types.h>
 
 #include "bayesnn/atomic_file.h"
+#include "bayesnn/errors.h"
 #include "error_text.h"
 #include "serialize/checkpoint_file.h"
 
@@ -58,10 +62,32 @@ int64_t read_integer(torch::serialize::InputArchive& archive, const char* key) {
   archive.read(key, value);
   return value.item<int64_t>();
 }
+
+// Throws NonFiniteLossError naming the first trained parameter with a NaN or infinite element
+// (after an epoch whose losses were finite, the last step's update made it so).
+void check_parameters_finite(const CheckpointParts& parts, CheckpointPosition position,
+                             const std::string& checkpoint) {
+  auto named = parts.model.named_parameters();
+  for (const auto& item : parts.likelihood.named_parameters()) {
+    named.insert("likelihood." + item.key(), item.value());
+  }
+  if (named.is_empty()) return;
+  std::vector<torch::Tensor> finite;
+  for (const auto& item : named) finite.push_back(torch::isfinite(item.value()).all());
+  const auto flags = torch::stack(finite).cpu();  // one synchronisation for all parameters
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (flags[static_cast<int64_t>(i)].item<bool>()) continue;
+    throw NonFiniteLossError(
+        fmt::format("training stopped after step {} (epoch {}): its update made the parameter '{}' "
+                    "non-finite; the last good checkpoint is {}",
+                    position.step, position.epoch, named[i].key(), checkpoint));
+  }
+}
 }  // namespace
 
 void write_checkpoint(const std::string& path, const CheckpointParts& parts,
                       CheckpointPosition position, const NamedStates& rank_generators) {
+  check_parameters_finite(parts, position, path);
   torch::serialize::OutputArchive archive;
   archive.write(kMarkerKey, torch::tensor(int64_t{1}));
   archive.write(kEpochKey, torch::tensor(position.epoch));

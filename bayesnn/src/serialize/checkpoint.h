@@ -28,7 +28,8 @@ struct CheckpointPosition {
 
 /// Writes the parts, the position, this process's generator states and `rank_generators` (every
 /// rank's, under data parallelism; else none) to `path`, sealed, through a temporary file and a
-/// rename, so a crash while saving leaves the previous file intact.
+/// rename, so a crash while saving leaves the previous file intact. Throws NonFiniteLossError
+/// naming the first non-finite parameter instead, writing nothing.
 void write_checkpoint(const std::string& path, const CheckpointParts& parts,
                       CheckpointPosition position, const NamedStates& rank_generators);
 

@@ -20,25 +20,6 @@
 
 namespace bayesnn {
 namespace {
-// Throws NonFiniteLossError naming the first trained parameter with a NaN or infinite element
-// (after an epoch whose losses were finite, the last step's update made it so).
-void check_parameters_finite(const Trainer& trainer, const std::string& checkpoint) {
-  auto named = trainer.model().module->named_parameters();
-  for (const auto& item : trainer.likelihood().named_parameters()) {
-    named.insert("likelihood." + item.key(), item.value());
-  }
-  if (named.is_empty()) return;
-  std::vector<torch::Tensor> finite;
-  for (const auto& item : named) finite.push_back(torch::isfinite(item.value()).all());
-  const auto flags = torch::stack(finite).cpu();  // one synchronisation for all parameters
-  for (size_t i = 0; i < named.size(); ++i) {
-    if (flags[static_cast<int64_t>(i)].item<bool>()) continue;
-    throw NonFiniteLossError(
-        fmt::format("training stopped after step {} (epoch {}): its update made the parameter '{}' "
-                    "non-finite; the last good checkpoint is {}",
-                    trainer.step(), trainer.epoch(), named[i].key(), checkpoint));
-  }
-}
 using Clock = detail::ProgressLine::Clock;
 
 double seconds_since(Clock::time_point start) {
@@ -392,7 +373,6 @@ EpochStats Trainer::Impl::epoch_stats(const detail::StepTotals& totals, double n
 }
 
 void Trainer::save_checkpoint(const std::string& path) const {
-  check_parameters_finite(*this, path);
   detail::write_checkpoint(path, impl_->checkpoint_parts(), {impl_->epoch, impl_->step},
                            impl_->rank_generators);
 }
