@@ -100,59 +100,46 @@ json prior_record(const ExperimentOptions& options) {
           {"parameters", parameters}};
 }
 
-// The learned per-unit scales E_q[s_j] of each per-unit hierarchical prior: how many units, their
-// spread, and how many the prior has switched off (E_q[s_j] below 0.01).
-json unit_scale_metrics(const torch::nn::Sequential& net) {
-  json result = json::object();
-  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
-    const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
-    const auto* family = prior == nullptr
-                             ? nullptr
-                             : dynamic_cast<const UnitHierarchicalPrior*>(&prior->prior().family());
-    if (family == nullptr) continue;
-    const auto scales = family->unit_scales(*prior).to(torch::kCPU, torch::kFloat64);
-    result[item.key()] = {{"units", scales.numel()},
-                          {"min", scales.min().item<double>()},
-                          {"median", scales.median().item<double>()},
-                          {"max", scales.max().item<double>()},
-                          {"below_0.01", scales.lt(0.01).sum().item<int64_t>()}};
-  }
-  return result;
+// A report tensor (`PriorFamily::report`: CPU, double) as a list.
+std::vector<double> values(const at::Tensor& tensor) {
+  const auto flat = tensor.contiguous();
+  return {flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel()};
 }
 
-// The learned scales of each group prior (per input unit): E_q[z_j] and log α_j, in unit order,
-// what --compress decides by (tools/plot draws them sorted, group_scales.png).
-json group_scale_metrics(const torch::nn::Sequential& net) {
-  json result = json::object();
-  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
-    const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
-    const auto scales = prior == nullptr ? std::nullopt : prior->group_scales();
-    if (!scales) continue;
-    torch::NoGradGuard no_grad;
-    const auto mean = scales->mean().to(torch::kCPU, torch::kFloat64).contiguous();
-    const auto log_alpha = scales->log_alpha().to(torch::kCPU, torch::kFloat64).contiguous();
-    result[item.key()] = {
-        {"units", mean.numel()},
-        {"mean",
-         std::vector<double>(mean.data_ptr<double>(), mean.data_ptr<double>() + mean.numel())},
-        {"log_alpha", std::vector<double>(log_alpha.data_ptr<double>(),
-                                          log_alpha.data_ptr<double>() + log_alpha.numel())}};
-  }
-  return result;
-}
-
-// The prior, the learned prior scales: their point values, q(log s) of each hierarchical one,
-// and the per-unit scales' summary.
+// The prior, the learned prior scales, and each prior family's report: q(log s) of each
+// hierarchical prior; the per-unit scales' summary (how many units, their spread, how many the
+// prior has switched off: E_q[s_j] below 0.01); each group prior's E_q[z_j] and log α_j in unit
+// order, what --compress decides by (tools/plot draws them sorted, group_scales.png).
 json prior_metrics(const torch::nn::Sequential& net, const ExperimentOptions& options) {
   json posteriors = json::object();
-  for (const auto& [name, moments] : log_scale_posteriors(net)) {
-    posteriors[name] = {{"log_scale_mean", moments.first}, {"log_scale_sd", moments.second}};
+  json unit_scales = json::object();
+  json group_scales = json::object();
+  for (const auto& item : named_priors(*net)) {
+    const auto report = item.value()->report();
+    const auto has = [&](const char* key) { return report.count(key) != 0; };
+    if (has("log_scale_mean")) {
+      posteriors[item.key()] = {{"log_scale_mean", report.at("log_scale_mean").item<double>()},
+                                {"log_scale_sd", report.at("log_scale_sd").item<double>()}};
+    }
+    if (has("unit_scales")) {
+      const auto& scales = report.at("unit_scales");
+      unit_scales[item.key()] = {{"units", scales.numel()},
+                                 {"min", scales.min().item<double>()},
+                                 {"median", scales.median().item<double>()},
+                                 {"max", scales.max().item<double>()},
+                                 {"below_0.01", scales.lt(0.01).sum().item<int64_t>()}};
+    }
+    if (has("log_alpha")) {
+      group_scales[item.key()] = {{"units", report.at("mean").numel()},
+                                  {"mean", values(report.at("mean"))},
+                                  {"log_alpha", values(report.at("log_alpha"))}};
+    }
   }
   return {{"prior", prior_record(options)},
           {"prior_scales", prior_scales(*net)},
           {"prior_scale_posteriors", posteriors},
-          {"unit_scales", unit_scale_metrics(net)},
-          {"group_scales", group_scale_metrics(net)}};
+          {"unit_scales", unit_scales},
+          {"group_scales", group_scales}};
 }
 
 // What was run, on what, how long it took: enough to reproduce and compare runs.

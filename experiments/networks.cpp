@@ -123,19 +123,4 @@ void init_means_normal(torch::nn::Sequential& net, double sd) {
   }
 }
 
-std::map<std::string, std::pair<double, double>> log_scale_posteriors(
-    const torch::nn::Sequential& net) {
-  std::map<std::string, std::pair<double, double>> result;
-  for (const auto& item : net->named_modules("", /*include_self=*/false)) {
-    const auto* prior = dynamic_cast<const PriorModuleImpl*>(item.value().get());
-    if (prior == nullptr ||
-        dynamic_cast<const HierarchicalPrior*>(&prior->prior().family()) == nullptr) {
-      continue;
-    }
-    result[item.key()] = {prior->hyper("log_scale_mean").item<double>(),
-                          prior->hyper("log_scale_log_sigma").exp().item<double>()};
-  }
-  return result;
-}
-
 }  // namespace bayesnn::experiment

@@ -2,7 +2,6 @@
 // and their deterministic twins of plain torch layers.
 #pragma once
 
-#include <map>
 #include <string>
 
 #include <torch/nn/modules/container/sequential.h>
@@ -50,9 +49,5 @@ torch::nn::Sequential build_network(const NetworkSpec& spec);
 
 /// Re-initialises every `*_mean` parameter of `net` from N(0, sd²) (the article's testval).
 void init_means_normal(torch::nn::Sequential& net, double sd);
-
-/// For every hierarchical prior of `net`: the mean and sd of q(log s), by prior name.
-std::map<std::string, std::pair<double, double>> log_scale_posteriors(
-    const torch::nn::Sequential& net);
 
 }  // namespace bayesnn::experiment
