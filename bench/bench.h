@@ -41,6 +41,9 @@ struct Threads {
 /// GFLOP/s of float32 GEMM through LibTorch, by device name ("cpu", "cuda").
 using Peaks = std::map<std::string, double>;
 
+/// GB/s of a large float32 a + b through LibTorch (read two tensors, write one), by device name.
+using Bandwidths = std::map<std::string, double>;
+
 // threads.cpp
 /// Sets the thread counts of the command line, or the fastest of a sweep over LibTorch x
 /// OpenBLAS threads; records them, the sweep and the BLAS in `report`.
@@ -49,9 +52,12 @@ Threads set_threads(const Settings& settings, nlohmann::json& report);
 // training.cpp
 /// The best of a few large float32 GEMMs on each device.
 Peaks measure_peaks(const std::vector<torch::Device>& devices, const Settings& settings);
-/// Training-step rows of every variant of both networks on each device and batch.
+/// The best of a few passes over tensors far larger than the caches on each device.
+Bandwidths measure_bandwidths(const std::vector<torch::Device>& devices, const Settings& settings);
+/// Training-step rows of every variant of both networks on each device and batch, each with its
+/// floor: its GEMM FLOPs at `peaks` plus its parameter traffic at `bandwidths`.
 nlohmann::json training_rows(const std::vector<torch::Device>& devices, const Peaks& peaks,
-                             const Settings& settings);
+                             const Bandwidths& bandwidths, const Settings& settings);
 
 // predictive.cpp
 /// MC predictive rows of both networks on each device.

@@ -81,9 +81,12 @@ int run(const bench::Settings& settings) {
   const auto peaks = bench::measure_peaks(devices, settings);
   report["peak_gflops"] = peaks.begin()->second;
   report["peak_gflops_by_device"] = peaks;
+  const auto bandwidths = bench::measure_bandwidths(devices, settings);
+  report["bandwidth_gbs_by_device"] = bandwidths;
   const auto none = json::array();
   report["micro"] = settings.micro ? bench::micro_rows(settings) : none;
-  report["rows"] = settings.training ? bench::training_rows(devices, peaks, settings) : none;
+  report["rows"] =
+      settings.training ? bench::training_rows(devices, peaks, bandwidths, settings) : none;
   report["memory"] = settings.memory ? bench::memory_rows(settings, threads) : none;
   report["predictive"] =
       settings.predictive ? bench::predictive_rows(devices, peaks, settings) : none;

@@ -36,6 +36,14 @@ std::vector<Layer> layers(Arch arch) {
       {true, 1, 32, 5, 24}, {true, 32, 32, 5, 8}, {false, 512, 256, 0, 0}, {false, 256, 10, 0, 0}};
 }
 
+int64_t parameters_of(Arch arch) {
+  int64_t count = 0;
+  for (const auto& layer : layers(arch)) {
+    count += layer.in * layer.out * (layer.conv ? layer.kernel * layer.kernel : 1) + layer.out;
+  }
+  return count;
+}
+
 double products_per_layer(const Variant& variant) {
   if (!variant.bayesian()) return 1.0;
   return *variant.estimator == bayesnn::Estimator::kReparameterization ? 1.0 : 2.0;
@@ -105,6 +113,11 @@ double train_flops_per_example(const Variant& variant) {
     first = false;
   }
   return products_per_layer(variant) * flops;
+}
+
+double parameter_bytes_per_step(const Variant& variant) {
+  const double bytes_per_parameter = variant.bayesian() ? 12 + 24 + 4 + 56 : 28 + 4;
+  return bytes_per_parameter * static_cast<double>(parameters_of(variant.arch));
 }
 
 }  // namespace bench

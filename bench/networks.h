@@ -52,4 +52,13 @@ double forward_flops_per_example(const Variant& variant);
 /// first layer's (the data need no gradient).
 double train_flops_per_example(const Variant& variant);
 
+/// Bytes one training step must move over the parameters, whatever the batch, the memory side of
+/// the step's floor: per parameter of the deterministic network, Adam's read of the parameter,
+/// its gradient and two moments and its write of three (28 B) and the gradient's write (4 B);
+/// per weight of a Bayesian one, the draw's pass (reading mean and log σ, writing the term: 12 B),
+/// its backward (reading the incoming gradient, the term, the mean and σ, writing two gradients:
+/// 24 B), the incoming gradient's write (4 B) and Adam over two parameters (56 B). A group
+/// prior's scales are per unit: they add nothing to within a percent.
+double parameter_bytes_per_step(const Variant& variant);
+
 }  // namespace bench

@@ -30,12 +30,15 @@ std::string machine_lines(const json& report) {
   text += "Peak float32 GEMM through LibTorch:";
   for (const auto& [device, gflops] : report["peak_gflops_by_device"].items())
     text += fmt::format(" {} {:.1f} GFLOP/s", device, gflops.get<double>());
+  text += ". Memory bandwidth (a + b, float32):";
+  for (const auto& [device, gbs] : report["bandwidth_gbs_by_device"].items())
+    text += fmt::format(" {} {:.1f} GB/s", device, gbs.get<double>());
   return text + ".\n";
 }
 
 constexpr const char* kTrainingHeader =
     "\n| training step | device | batch | ms/step | images/s | × deterministic | GFLOP/s | "
-    "% of peak |\n|---|---|---:|---:|---:|---:|---:|---:|\n";
+    "% of peak | floor ms | % of floor |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
 constexpr const char* kPredictiveHeader =
     "\n| MC predictive, 10k inputs | device | S | seconds | inputs/s | × S deterministic "
     "forwards |\n|---|---|---:|---:|---:|---:|\n";
@@ -45,12 +48,13 @@ constexpr const char* kMemoryHeader =
     "(added) | × deterministic (peak) |\n|---|---:|---:|---:|---:|---:|\n";
 
 std::string training_line(const json& row) {
-  return fmt::format("| {} | {} | {} | {:.2f} | {:.0f} | {:.2f} | {:.1f} | {:.0f} % |\n",
-                     row["name"].get<std::string>(), row["device"].get<std::string>(),
-                     row["batch"].get<int64_t>(), row["ms_per_step"].get<double>(),
-                     row["images_per_second"].get<double>(),
-                     row["ratio_to_deterministic"].get<double>(), row["gflops"].get<double>(),
-                     100 * row["fraction_of_peak"].get<double>());
+  return fmt::format(
+      "| {} | {} | {} | {:.2f} | {:.0f} | {:.2f} | {:.1f} | {:.0f} % | {:.2f} | {:.0f} % |\n",
+      row["name"].get<std::string>(), row["device"].get<std::string>(), row["batch"].get<int64_t>(),
+      row["ms_per_step"].get<double>(), row["images_per_second"].get<double>(),
+      row["ratio_to_deterministic"].get<double>(), row["gflops"].get<double>(),
+      100 * row["fraction_of_peak"].get<double>(), row["floor_ms"].get<double>(),
+      100 * row["fraction_of_floor"].get<double>());
 }
 
 std::string predictive_line(const json& row) {

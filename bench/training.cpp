@@ -36,6 +36,25 @@ double peak_gflops(const torch::Device& device, int reps) {
   return best;
 }
 
+// The best of `reps` passes of c = a + b over 64 MiB float32 tensors, in GB/s (12 bytes an
+// element).
+double bandwidth_gbs(const torch::Device& device, int reps) {
+  const int64_t n = int64_t{1} << 24;
+  torch::NoGradGuard no_grad;
+  const auto options = torch::TensorOptions().device(device);
+  const auto a = torch::rand({n}, options), b = torch::rand({n}, options);
+  auto c = a + b;
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    synchronize(device);
+    const auto start = Clock::now();
+    torch::add_out(c, a, b);
+    synchronize(device);
+    best = std::max(best, 12.0 * static_cast<double>(n) / seconds_since(start) / 1e9);
+  }
+  return best;
+}
+
 // A runner per variant of `arch`, deterministic first, each epoch about `seconds` long.
 std::vector<Runner> calibrated_runners(Arch arch, int64_t batch, const torch::Device& device,
                                        double seconds) {
@@ -65,11 +84,13 @@ double median_ratio(const std::vector<double>& ms, const std::vector<double>& de
 }
 
 json training_row(const Runner& runner, const std::vector<double>& ms, double ratio,
-                  const torch::Device& device, double peak) {
+                  const torch::Device& device, double peak, double bandwidth) {
   const auto batch = static_cast<double>(runner.batch());
   const double ms_per_step = median(ms);
   const double flops = train_flops_per_example(runner.variant()) * batch;
   const double gflops = flops / (ms_per_step * 1e-3) / 1e9;
+  const double bytes = parameter_bytes_per_step(runner.variant());
+  const double floor_ms = (flops / (peak * 1e9) + bytes / (bandwidth * 1e9)) * 1e3;
   json row = {{"name", fmt::format("{}/b{}", runner.variant().name(), runner.batch())},
               {"device", device.str()},
               {"batch", runner.batch()},
@@ -79,24 +100,30 @@ json training_row(const Runner& runner, const std::vector<double>& ms, double ra
               {"gflops", gflops},
               {"fraction_of_peak", gflops / peak},
               {"flops_per_step", flops},
+              {"parameter_bytes_per_step", bytes},
+              {"floor_ms", floor_ms},
+              {"fraction_of_floor", floor_ms / ms_per_step},
               {"steps_per_round", runner.steps()},
               {"rounds", ms.size()},
               {"ms_per_step_min", *std::min_element(ms.begin(), ms.end())},
               {"ms_per_step_max", *std::max_element(ms.begin(), ms.end())}};
-  log_line(fmt::format("{:<34} {:8.2f} ms/step  ratio {:5.2f}  {:6.1f} GFLOP/s ({:4.1f}% of peak)",
-                       row["name"].get<std::string>() + " " + device.str(), ms_per_step, ratio,
-                       gflops, 100 * gflops / peak));
+  log_line(fmt::format(
+      "{:<34} {:8.2f} ms/step  ratio {:5.2f}  {:6.1f} GFLOP/s ({:4.1f}% of peak)  floor {:.2f} ms "
+      "({:.0f}%)",
+      row["name"].get<std::string>() + " " + device.str(), ms_per_step, ratio, gflops,
+      100 * gflops / peak, floor_ms, 100 * floor_ms / ms_per_step));
   return row;
 }
 
 // The rows of every variant of `arch` at `batch`, measured interleaved.
 json training_group(Arch arch, int64_t batch, const torch::Device& device, const Settings& settings,
-                    double peak) {
+                    double peak, double bandwidth) {
   auto runners = calibrated_runners(arch, batch, device, settings.chunk_seconds);
   const auto ms = interleaved_ms(runners, settings.rounds);
   json rows = json::array();
   for (size_t i = 0; i < runners.size(); ++i) {
-    rows.push_back(training_row(runners[i], ms[i], median_ratio(ms[i], ms[0]), device, peak));
+    rows.push_back(
+        training_row(runners[i], ms[i], median_ratio(ms[i], ms[0]), device, peak, bandwidth));
   }
   return rows;
 }
@@ -111,15 +138,27 @@ Peaks measure_peaks(const std::vector<torch::Device>& devices, const Settings& s
   return peaks;
 }
 
+Bandwidths measure_bandwidths(const std::vector<torch::Device>& devices, const Settings& settings) {
+  Bandwidths bandwidths;
+  for (const auto& device : devices) {
+    bandwidths[device.str()] = bandwidth_gbs(device, settings.quick ? 4 : 8);
+    log_line(
+        fmt::format("memory bandwidth on {}: {:.1f} GB/s", device.str(), bandwidths[device.str()]));
+  }
+  return bandwidths;
+}
+
 json training_rows(const std::vector<torch::Device>& devices, const Peaks& peaks,
-                   const Settings& settings) {
+                   const Bandwidths& bandwidths, const Settings& settings) {
   const std::vector<int64_t> batches =
       settings.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512};
   json rows = json::array();
   for (const auto& device : devices) {
     for (auto arch : {Arch::kMlp, Arch::kCnn}) {
       for (auto batch : batches) {
-        for (auto& row : training_group(arch, batch, device, settings, peaks.at(device.str())))
+        const auto name = device.str();
+        for (auto& row :
+             training_group(arch, batch, device, settings, peaks.at(name), bandwidths.at(name)))
           rows.push_back(row);
       }
     }

@@ -217,6 +217,41 @@ TEST_CASE("group priors: the product tensor's output moments under each estimato
   }
 }
 
+TEST_CASE(
+    "group priors: reparameterization scales a hidden layer's input, op(x ∘ z, v), with "
+    "the values and gradients of op(x, z ∘ v)",
+    "[prior]") {
+  // The same seed gives the same v and z either way: where the input needs no gradient (a first
+  // layer) z scales the weight, where it does (a hidden layer) the input. The output and every
+  // gradient agree to float rounding.
+  for (const auto& prior :
+       {bnn::Prior::group_horseshoe(1.0, -1.2), bnn::Prior::group_normal_jeffreys(-1.0)}) {
+    INFO(bnn::to_string(prior));
+    torch::manual_seed(21);
+    bnn::BayesLinear layer(bnn::BayesLinearOptions(50, 30).prior(prior));
+    const auto x = torch::randn({16, 50});
+    std::vector<torch::Tensor> outputs, gradients;
+    for (const bool hidden : {false, true}) {
+      layer->zero_grad();
+      const auto input = hidden ? x.clone().requires_grad_() : x;
+      torch::manual_seed(22);
+      const auto y = layer->forward(input);
+      y.square().sum().backward();
+      outputs.push_back(y.detach());
+      for (const auto& p : layer->parameters()) {
+        REQUIRE(p.grad().defined());
+        gradients.push_back(p.grad().clone());
+      }
+    }
+    CHECK(torch::allclose(outputs[0], outputs[1], 1e-5, 1e-5));
+    const size_t n = gradients.size() / 2;
+    for (size_t i = 0; i < n; ++i) {
+      INFO("parameter " << i);
+      CHECK(torch::allclose(gradients[i], gradients[n + i], 1e-4, 1e-5));
+    }
+  }
+}
+
 TEST_CASE("group priors: a convolution's scales sit on its filters and scale its bias", "[prior]") {
   // A 1x1 convolution on a 1x1 image is a dense layer with one scale per output: y_i = z_i
   // (Σ_j x_j v_ij + b_i), so E[y_i] = E[z_i] m_i and Var[y_i] = E[z_i²] s_i + Var[z_i] m_i², with

@@ -99,7 +99,17 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
     return scales->scaled(output, /*per_row=*/true);
   }
   if (estimator == Estimator::kReparameterization) {
-    return op(input, weight.draw(), bias.defined() ? bias.gaussian_draw() : at::Tensor());
+    // One draw of z for the minibatch, like the weights'. Where the input's gradient is computed
+    // anyway (a hidden layer) and op contracts the input's dimension 1 with the weight's (no
+    // groups), z scales the input, op(x ∘ z, v) = op(x, z ∘ v): batch × in elements instead of
+    // out × in, forward and backward. Elsewhere (the first layer, whose input gradient z's
+    // gradient would cost one more matmul) z scales the weight.
+    const auto bias_draw = bias.defined() ? bias.gaussian_draw() : at::Tensor();
+    const bool scale_input =
+        input.requires_grad() && input.dim() >= 2 && input.size(1) == scales->units();
+    if (!scale_input) return op(input, weight.draw(), bias_draw);
+    const auto v = weight.gaussian_draw();
+    return op(scales->scaled(input, /*per_row=*/false), v, bias_draw);
   }
   return sample_gaussian_output(estimator, op, signs, scale_input_units(*scales, input), weight,
                                 bias);
