@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/blas_threads.h"
 #include "bayesnn/memory.h"
 #include "bench.h"
 #include "system.h"
@@ -98,6 +99,7 @@ int run(const bench::Settings& settings) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bayesnn::wait_passively(argv);  // first: OpenMP reads OMP_WAIT_POLICY as it loads
   bench::Settings settings;
   CLI::App app{
       "bayesnn benchmarks: Bayesian vs deterministic training steps, MC predictive "

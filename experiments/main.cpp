@@ -51,17 +51,12 @@ namespace {
 
 // --- The process-wide choices main makes -------------------------------------------------------
 
-// OpenBLAS threads where neither --blas-threads nor OPENBLAS_NUM_THREADS says: one under the
-// LibTorch intra-op threads, since with OpenMP's default spinning both pools at 2 oversubscribe
-// a two-core machine (tools/run sets passive waiting and two of each, the fastest there; see
-// docs/speed.md).
-constexpr int kOpenBlasThreads = 1;
-
 // OpenBLAS's threads (blas_threads.h): `threads` of them, or with 0 what OPENBLAS_NUM_THREADS set
-// when OpenBLAS loaded, else kOpenBlasThreads.
+// when OpenBLAS loaded, else one per core: with idle threads sleeping (bnn::wait_passively), as
+// many LibTorch and OpenBLAS threads as cores measured the fastest (docs/speed.md).
 void set_blas_threads(int threads) {
   if (threads == 0 && std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
-  bnn::set_openblas_threads(threads == 0 ? kOpenBlasThreads : threads);
+  bnn::set_openblas_threads(threads == 0 ? bnn::cores() : threads);
 }
 
 // One line, whatever the message holds: a failure is one line on stderr.
@@ -125,6 +120,7 @@ int run(const ExperimentOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bnn::wait_passively(argv);  // first: OpenMP reads OMP_WAIT_POLICY as it loads
   int exit_code = 0;
   const auto options = experiment::parse_command_line(argc, argv, exit_code);
   if (!options) return exit_code;

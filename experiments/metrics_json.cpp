@@ -1,5 +1,6 @@
 #include "metrics_json.h"
 
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,13 @@ using json = nlohmann::json;
 json blas_threads() {
   const auto threads = openblas_threads();
   return threads ? json(*threads) : json(nullptr);
+}
+
+// OMP_WAIT_POLICY as the run had it (PASSIVE unless the caller set another: main's
+// bnn::wait_passively), or null.
+json omp_wait_policy() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  return policy != nullptr ? json(policy) : json(nullptr);
 }
 
 // What metrics.json says of the job: null for one process.
@@ -167,6 +175,7 @@ json run_record(const ExperimentOptions& options, const Data& data, const Traini
       {"distributed", distributed_record(group, options)},
       {"threads", options.threads},
       {"blas_threads", blas_threads()},
+      {"omp_wait_policy", omp_wait_policy()},
       {"torch_version", TORCH_VERSION},
       {"options", options_json(options)},
       {"curve", read_json_lines(files.curve)},

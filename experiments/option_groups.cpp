@@ -165,10 +165,11 @@ void add_run_options(CLI::App& app, ExperimentOptions& o) {
   app.option_defaults()->group("Data, files and processes");
   app.add_option("--device", o.device, "Where to train and predict")
       ->check(CLI::IsMember({"cpu", "cuda"}));
-  app.add_option("--threads", o.threads, "LibTorch intra-op threads")->check(kCount);
+  app.add_option("--threads", o.threads, "LibTorch intra-op threads (default: one per core)")
+      ->check(kCount);
   app.add_option("--blas-threads", o.blas_threads,
                  "OpenBLAS threads, a pool of its own beside LibTorch's (0: $OPENBLAS_NUM_THREADS "
-                 "where set, else 1)")
+                 "where set, else one per core)")
       ->check(kCountOrZero);
   app.add_option("--data", o.data,
                  "Directory of the IDX files to train and test on (default: $BAYESNN_DATA/mnist, "

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/blas_threads.h"
 #include "bayesnn/compress.h"
 #include "priors.h"
 
@@ -50,14 +51,14 @@ struct ExperimentOptions {
   int64_t eval_every = 0;           ///< posterior-mean test accuracy every N epochs (0: off)
   uint64_t seed = 1;                ///< seeds initialisation, batch order and noise
   std::string device = "cpu";       ///< cpu or cuda
-  int threads = 2;                  ///< LibTorch intra-op threads
-  int blas_threads = 0;             ///< OpenBLAS threads (0: $OPENBLAS_NUM_THREADS, else 1)
-  std::string data;                 ///< training/test data directory ("": data_dir("mnist"))
-  std::string ood_data;             ///< OOD test set directory ("": data_dir("fashion-mnist"))
-  std::string out;                  ///< output directory ("": runs/<model>)
-  bool resume = false;              ///< continue from <out>/checkpoint.pt
-  bool distributed = false;         ///< join a data-parallel job (implied by WORLD_SIZE > 1)
-  double dist_timeout = 300;        ///< seconds for joining and for each collective
+  int threads = cores();            ///< LibTorch intra-op threads
+  int blas_threads = 0;       ///< OpenBLAS threads (0: $OPENBLAS_NUM_THREADS, else one per core)
+  std::string data;           ///< training/test data directory ("": data_dir("mnist"))
+  std::string ood_data;       ///< OOD test set directory ("": data_dir("fashion-mnist"))
+  std::string out;            ///< output directory ("": runs/<model>)
+  bool resume = false;        ///< continue from <out>/checkpoint.pt
+  bool distributed = false;   ///< join a data-parallel job (implied by WORLD_SIZE > 1)
+  double dist_timeout = 300;  ///< seconds for joining and for each collective
   std::string from_deterministic;   ///< a trained twin's checkpoint or TorchScript file to convert
   double moped_delta = 0;           ///< > 0: MOPED's sigmas delta·|w| (--from-deterministic)
   bool moped_prior = false;         ///< MOPED's prior, centred on the trained weights

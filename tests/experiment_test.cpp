@@ -652,6 +652,24 @@ TEST_CASE("bayesnn-experiment: --validation that leaves no training images is re
                Catch::Contains("--validation 300 leaves no training images: there are 300 in"));
 }
 
+TEST_CASE("bayesnn-experiment: idle OpenMP threads sleep unless OMP_WAIT_POLICY says otherwise",
+          "[experiment]") {
+  // OpenMP reads the variable as it loads, so the program re-executes itself with PASSIVE where
+  // it is unset (bayesnn::wait_passively), and leaves a caller's choice alone.
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(5);
+  for (const auto& [launch, policy] : std::vector<std::pair<std::string, std::string>>{
+           {"env -u OMP_WAIT_POLICY", "PASSIVE"}, {"env OMP_WAIT_POLICY=ACTIVE", "ACTIVE"}}) {
+    INFO(launch);
+    const std::string out = scratch.file(policy);
+    const auto result =
+        run_experiment(smoke_arguments(scratch, "lenet300", out), scratch, 0, launch);
+    INFO(result.output);
+    REQUIRE(result.exit_code == 0);
+    CHECK(read_json(out + "/metrics.json")["omp_wait_policy"] == policy);
+  }
+}
+
 TEST_CASE("bayesnn-experiment: missing data is an error naming the directory", "[experiment]") {
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
   TempDir scratch;

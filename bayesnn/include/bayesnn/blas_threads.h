@@ -16,4 +16,28 @@ std::optional<int> openblas_threads();
 /// OpenBLAS.
 bool set_openblas_threads(int threads);
 
+/// One thread per core: what `std::thread::hardware_concurrency` says, at least 1. The thread
+/// sweep of `tools/bench` (docs/speed.md) finds as many LibTorch and OpenBLAS threads as cores
+/// the fastest once idle threads sleep (`wait_passively`); bayesnn-experiment defaults to it.
+int cores();
+
+/// Makes idle OpenMP threads sleep instead of spinning. OpenMP reads OMP_WAIT_POLICY once, as its
+/// runtime loads, and by default an idle LibTorch thread spins: where another process holds a
+/// core, a two-thread step then ran 10-15x slower (docs/speed.md). Where the variable is unset,
+/// this sets it to PASSIVE and re-executes the program (`execvp(argv[0], argv)`: the same process
+/// id, arguments and environment otherwise), so call it first thing in `main`, before any
+/// thread starts. Returns where the variable is set (also after the re-execution), and where
+/// re-executing fails, having changed nothing but the variable.
+///
+/// Example:
+/// ```
+/// int main(int argc, char** argv) {
+///   bayesnn::wait_passively(argv);
+///   torch::set_num_threads(bayesnn::cores());
+///   bayesnn::set_openblas_threads(bayesnn::cores());
+///   ...
+/// }
+/// ```
+void wait_passively(char** argv);
+
 }  // namespace bayesnn
