@@ -86,11 +86,20 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
   const auto scales = weight.group_scales();
   if (!scales) return sample_gaussian_output(estimator, op, signs, input, weight, bias);
   if (scales->dim == 0) {
-    // Scales on the output units (with the bias: op(x, z ∘ v, z ∘ b) = z ∘ op(x, v, b)), one draw
-    // of z per example.
+    // Scales on the output units (with the bias: op(x, z ∘ v, z ∘ b) = z ∘ op(x, v, b)): under
+    // local reparameterization and Flipout one draw of z per example, on the output.
     TORCH_CHECK(!bias.defined() || bias.group_scales(),
                 "sample_output: the weight's scales sit on its output units, so its bias must "
                 "share them (VariationalTensor::share_scales)");
+    if (estimator == Estimator::kReparameterization) {
+      // One draw of z for the minibatch, like the weights': op(x, z ∘ v, z ∘ b) touches the
+      // weights (a convolution's filters are far fewer than its outputs) and not the output.
+      const auto bias_draw = bias.defined() ? bias.gaussian_draw() : at::Tensor();
+      const auto v = weight.gaussian_draw();
+      const auto z = scales->draw(1).view({-1});
+      return op(input, v * along_units(z, v.dim(), 0),
+                bias_draw.defined() ? bias_draw * z : bias_draw);
+    }
     auto output = sample_gaussian_output(estimator, op, signs, input, weight, bias);
     TORCH_CHECK(output.dim() >= 2 && output.size(1) == scales->units(),
                 "sample_output: the weight's ", scales->units(),

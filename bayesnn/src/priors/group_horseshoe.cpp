@@ -9,6 +9,7 @@
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
+#include <torch/autograd.h>
 
 #include "bayesnn/gaussian.h"
 #include "bayesnn/prior_module.h"
@@ -19,24 +20,63 @@
 namespace bayesnn {
 
 namespace {
-// KL(LogNormal(m, exp(log_sd)²) || Gamma(1/2, rate)), summed: -H[q] - E_q[log p], with
-// E_q[x] = exp(m + sd²/2).
-at::Tensor kl_log_normal_half_gamma(const at::Tensor& m, const at::Tensor& log_sd, double rate) {
-  const double k = 0.5;
-  auto entropy = m + 0.5 * (1.0 + std::log(2 * M_PI)) + log_sd;
-  auto log_p = k * std::log(rate) - std::lgamma(k) + (k - 1) * m -
-               rate * (m + (2.0 * log_sd).exp() / 2).exp();
-  return -(entropy + log_p).sum();
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+constexpr double kShape = 0.5;  // both factors' shape k: a ~ Gamma(1/2, rate), b ~ InvGamma(1/2, 1)
+
+// KL(LogNormal(m, e^{2ℓ}) || Gamma(k, rate)) = -k m - ℓ + rate E[x] + lgamma(k) - c - k log rate
+// with E[x] = exp(m + e^{2ℓ}/2), and KL(LogNormal(m, e^{2ℓ}) || InvGamma(k, 1)) = k m - ℓ +
+// E[1/x] + lgamma(k) - c with E[1/x] = exp(-m + e^{2ℓ}/2), c = (1 + log 2π) / 2 the normal's
+// entropy constant; summed over a factor's elements. rate 0 marks the inverse gamma. With their
+// gradients:
+//   gamma:    d/dm = rate E[x] - k,    d/dℓ = rate E[x] e^{2ℓ} - 1;
+//   inverse:  d/dm = k - E[1/x],       d/dℓ = E[1/x] e^{2ℓ} - 1.
+struct LogNormalFactor {
+  at::Tensor value, d_mean, d_log_sd;
+};
+
+LogNormalFactor log_normal_factor_kl(const at::Tensor& m, const at::Tensor& log_sd, double rate) {
+  const double c = 0.5 * (1.0 + std::log(2 * M_PI));
+  const bool gamma = rate > 0;
+  const auto variance = (2.0 * log_sd).exp();
+  const auto expectation = (gamma ? m + 0.5 * variance : 0.5 * variance - m).exp();
+  const auto weighted = gamma ? rate * expectation : expectation;  // rate E[x], or E[1/x]
+  const double constant = std::lgamma(kShape) - c - (gamma ? kShape * std::log(rate) : 0.0);
+  auto value = (weighted - (gamma ? kShape : -kShape) * m - log_sd).sum() +
+               constant * static_cast<double>(m.numel());
+  return {value, gamma ? weighted - kShape : kShape - weighted, weighted * variance - 1.0};
 }
 
-// KL(LogNormal(m, exp(log_sd)²) || InvGamma(1/2, scale 1)), summed, with
-// E_q[1/x] = exp(-m + sd²/2).
-at::Tensor kl_log_normal_half_inverse_gamma(const at::Tensor& m, const at::Tensor& log_sd) {
-  const double k = 0.5;
-  auto entropy = m + 0.5 * (1.0 + std::log(2 * M_PI)) + log_sd;
-  auto log_p = -std::lgamma(k) - (k + 1) * m - (-m + (2.0 * log_sd).exp() / 2).exp();
-  return -(entropy + log_p).sum();
-}
+// The four factors' KLs (global a and b, local a and b) and their gradients as one autograd node:
+// some forty scalar and per-unit operations each way would cost more than the layer's passes over
+// its weights.
+class HorseshoeScalesKl : public torch::autograd::Function<HorseshoeScalesKl> {
+ public:
+  // `factors`: [a mean, a log sd, b mean, b log sd] of the global scale, then of the local ones.
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& global_a_mean,
+                            const at::Tensor& global_a_log_sd, const at::Tensor& global_b_mean,
+                            const at::Tensor& global_b_log_sd, const at::Tensor& local_a_mean,
+                            const at::Tensor& local_a_log_sd, const at::Tensor& local_b_mean,
+                            const at::Tensor& local_b_log_sd, double global_rate) {
+    const auto global_a = log_normal_factor_kl(global_a_mean, global_a_log_sd, global_rate);
+    const auto global_b = log_normal_factor_kl(global_b_mean, global_b_log_sd, 0.0);
+    const auto local_a = log_normal_factor_kl(local_a_mean, local_a_log_sd, 1.0);
+    const auto local_b = log_normal_factor_kl(local_b_mean, local_b_log_sd, 0.0);
+    ctx->save_for_backward({global_a.d_mean, global_a.d_log_sd, global_b.d_mean, global_b.d_log_sd,
+                            local_a.d_mean, local_a.d_log_sd, local_b.d_mean, local_b.d_log_sd});
+    return global_a.value + global_b.value + local_a.value + local_b.value;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list result;
+    for (const auto& derivative : ctx->get_saved_variables()) {
+      result.push_back(grads[0] * derivative);
+    }
+    result.emplace_back();  // no gradient for the rate
+    return result;
+  }
+};
 
 // The log sd of half the sum of two log-normal components: log(sqrt(v1 + v2) / 2).
 at::Tensor half_sum_log_sd(const at::Tensor& log_sd1, const at::Tensor& log_sd2) {
@@ -76,10 +116,9 @@ std::vector<std::pair<std::string, at::Tensor>> GroupHorseshoePrior::initial_par
 
 at::Tensor GroupHorseshoePrior::kl_scales(const PriorModuleImpl& module) const {
   const auto& h = [&module](const char* name) -> const at::Tensor& { return module.hyper(name); };
-  return kl_log_normal_half_gamma(h("global_a_mean"), h("global_a_log_sd"), 1 / (tau0 * tau0)) +
-         kl_log_normal_half_inverse_gamma(h("global_b_mean"), h("global_b_log_sd")) +
-         kl_log_normal_half_gamma(h("local_a_mean"), h("local_a_log_sd"), 1.0) +
-         kl_log_normal_half_inverse_gamma(h("local_b_mean"), h("local_b_log_sd"));
+  return HorseshoeScalesKl::apply(h("global_a_mean"), h("global_a_log_sd"), h("global_b_mean"),
+                                  h("global_b_log_sd"), h("local_a_mean"), h("local_a_log_sd"),
+                                  h("local_b_mean"), h("local_b_log_sd"), 1 / (tau0 * tau0));
 }
 
 std::optional<GroupScales> GroupHorseshoePrior::group_scales(const PriorModuleImpl& module) const {
