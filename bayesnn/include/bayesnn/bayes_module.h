@@ -70,9 +70,13 @@ class BayesModule : public ScriptExportable {
   /// throws "compress: <type> has no compression hook ...": a layer that is to shrink overrides
   /// it, and throws where it cannot take the sizes asked (a grouped convolution).
   ///
-  /// Example (a user's convolution layer):
+  /// Example (a user's convolution layer; the holder `UserConv1d` must be complete where the hook
+  /// is defined, so the definition follows `TORCH_MODULE`, as in tests/extension_test.cpp):
   /// ```
-  /// torch::nn::AnyModule with_units(int64_t in, int64_t out) const override {
+  /// // in class UserConv1dImpl:
+  /// torch::nn::AnyModule with_units(int64_t in, int64_t out) const override;
+  /// // after TORCH_MODULE(UserConv1d):
+  /// torch::nn::AnyModule UserConv1dImpl::with_units(int64_t in, int64_t out) const {
   ///   return torch::nn::AnyModule(UserConv1d(in, out, kernel_, estimator_, prior_));
   /// }
   /// ```
