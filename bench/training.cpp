@@ -18,6 +18,20 @@ namespace bench {
 namespace {
 using nlohmann::json;
 
+// The shortest of `reps` runs of `run` on `device`, as `work` units per second (10^9 of them).
+template <typename Run>
+double best_rate(const torch::Device& device, int reps, double work, Run run) {
+  double best = 0;
+  for (int r = 0; r < reps; ++r) {
+    synchronize(device);
+    const auto start = Clock::now();
+    run();
+    synchronize(device);
+    best = std::max(best, work / seconds_since(start) / 1e9);
+  }
+  return best;
+}
+
 // The best of `reps` n x n float32 GEMMs, in GFLOP/s.
 double peak_gflops(const torch::Device& device, int reps) {
   const int64_t n = device.is_cuda() ? 8192 : 2048;
@@ -25,15 +39,8 @@ double peak_gflops(const torch::Device& device, int reps) {
   const auto options = torch::TensorOptions().device(device);
   const auto a = torch::rand({n, n}, options), b = torch::rand({n, n}, options);
   auto c = torch::mm(a, b);
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    synchronize(device);
-    const auto start = Clock::now();
-    torch::mm_out(c, a, b);
-    synchronize(device);
-    best = std::max(best, 2.0 * std::pow(static_cast<double>(n), 3) / seconds_since(start) / 1e9);
-  }
-  return best;
+  return best_rate(device, reps, 2.0 * std::pow(static_cast<double>(n), 3),
+                   [&] { torch::mm_out(c, a, b); });
 }
 
 // The best of `reps` passes of c = a + b over 64 MiB float32 tensors, in GB/s (12 bytes an
@@ -44,15 +51,7 @@ double bandwidth_gbs(const torch::Device& device, int reps) {
   const auto options = torch::TensorOptions().device(device);
   const auto a = torch::rand({n}, options), b = torch::rand({n}, options);
   auto c = a + b;
-  double best = 0;
-  for (int r = 0; r < reps; ++r) {
-    synchronize(device);
-    const auto start = Clock::now();
-    torch::add_out(c, a, b);
-    synchronize(device);
-    best = std::max(best, 12.0 * static_cast<double>(n) / seconds_since(start) / 1e9);
-  }
-  return best;
+  return best_rate(device, reps, 12.0 * static_cast<double>(n), [&] { torch::add_out(c, a, b); });
 }
 
 // A runner per variant of `arch`, deterministic first, each epoch about `seconds` long.
