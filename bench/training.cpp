@@ -153,9 +153,9 @@ json training_rows(const std::vector<torch::Device>& devices, const Peaks& peaks
       settings.quick ? std::vector<int64_t>{128} : std::vector<int64_t>{128, 512};
   json rows = json::array();
   for (const auto& device : devices) {
+    const auto name = device.str();
     for (auto arch : {Arch::kMlp, Arch::kCnn}) {
       for (auto batch : batches) {
-        const auto name = device.str();
         for (auto& row :
              training_group(arch, batch, device, settings, peaks.at(name), bandwidths.at(name)))
           rows.push_back(row);

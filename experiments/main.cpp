@@ -52,8 +52,8 @@ namespace {
 // --- The process-wide choices main makes -------------------------------------------------------
 
 // OpenBLAS's threads (blas_threads.h): `threads` of them, or with 0 what OPENBLAS_NUM_THREADS set
-// when OpenBLAS loaded, else one per core: with idle threads sleeping (bnn::wait_passively), as
-// many LibTorch and OpenBLAS threads as cores measured the fastest (docs/speed.md).
+// when OpenBLAS loaded, else one per core, with idle threads sleeping (bnn::wait_passively; the
+// sweep in docs/speed.md).
 void set_blas_threads(int threads) {
   if (threads == 0 && std::getenv("OPENBLAS_NUM_THREADS") != nullptr) return;
   bnn::set_openblas_threads(threads == 0 ? bnn::cores() : threads);

@@ -16,9 +16,10 @@ std::optional<int> openblas_threads();
 /// OpenBLAS.
 bool set_openblas_threads(int threads);
 
-/// One thread per core: what `std::thread::hardware_concurrency` says, at least 1. The thread
-/// sweep of `tools/bench` (docs/speed.md) finds as many LibTorch and OpenBLAS threads as cores
-/// the fastest once idle threads sleep (`wait_passively`); bayesnn-experiment defaults to it.
+/// One thread per core: what `std::thread::hardware_concurrency` says, at least 1.
+/// bayesnn-experiment defaults to as many LibTorch and OpenBLAS threads (with idle threads
+/// sleeping, `wait_passively`): on two cores the thread sweep of `tools/bench` measured the MLPs
+/// within 3 % of its fastest pick and the CNN fastest with two LibTorch threads (docs/speed.md).
 int cores();
 
 /// Makes idle OpenMP threads sleep instead of spinning. OpenMP reads OMP_WAIT_POLICY once, as its

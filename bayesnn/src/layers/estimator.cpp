@@ -14,6 +14,10 @@ constexpr double kVarianceFloor = 1e-16;
 
 at::Tensor maybe_mean(const VariationalTensor& t) { return t.defined() ? t.mean() : at::Tensor(); }
 
+at::Tensor maybe_gaussian_draw(const VariationalTensor& t) {
+  return t.defined() ? t.gaussian_draw() : at::Tensor();
+}
+
 at::Tensor maybe_variance(const VariationalTensor& t) {
   return t.defined() ? t.variance() : at::Tensor();
 }
@@ -42,7 +46,7 @@ at::Tensor scale_input_units(const GroupScales& scales, const at::Tensor& x) {
 at::Tensor sample_gaussian_output(Estimator estimator, const LinearOperator& op, SignLayout signs,
                                   const at::Tensor& x, const VariationalTensor& weight,
                                   const VariationalTensor& bias) {
-  const auto bias_draw = bias.defined() ? bias.gaussian_draw() : at::Tensor();
+  const auto bias_draw = maybe_gaussian_draw(bias);
   switch (estimator) {
     case Estimator::kReparameterization:
       return op(x, weight.gaussian_draw(), bias_draw);
@@ -94,7 +98,7 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
     if (estimator == Estimator::kReparameterization) {
       // One draw of z for the minibatch, like the weights': op(x, z ∘ v, z ∘ b) touches the
       // weights (a convolution's filters are far fewer than its outputs) and not the output.
-      const auto bias_draw = bias.defined() ? bias.gaussian_draw() : at::Tensor();
+      const auto bias_draw = maybe_gaussian_draw(bias);
       const auto v = weight.gaussian_draw();
       const auto z = scales->draw(1).view({-1});
       return op(input, v * along_units(z, v.dim(), 0),
@@ -113,10 +117,10 @@ at::Tensor sample_output(Estimator estimator, const LinearOperator& op, SignLayo
     // groups), z scales the input, op(x ∘ z, v) = op(x, z ∘ v): batch × in elements instead of
     // out × in, forward and backward. Elsewhere (the first layer, whose input gradient z's
     // gradient would cost one more matmul) z scales the weight.
-    const auto bias_draw = bias.defined() ? bias.gaussian_draw() : at::Tensor();
+    const auto bias_draw = maybe_gaussian_draw(bias);
     const bool scale_input =
         input.requires_grad() && input.dim() >= 2 && input.size(1) == scales->units();
-    if (!scale_input) return op(input, weight.draw(), bias_draw);
+    if (!scale_input) return op(input, scales->scaled(weight.gaussian_draw()), bias_draw);
     const auto v = weight.gaussian_draw();
     return op(scales->scaled(input, /*per_row=*/false), v, bias_draw);
   }

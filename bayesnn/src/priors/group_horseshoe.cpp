@@ -53,7 +53,8 @@ LogNormalFactor log_normal_factor_kl(const at::Tensor& m, const at::Tensor& log_
 // its weights.
 class HorseshoeScalesKl : public torch::autograd::Function<HorseshoeScalesKl> {
  public:
-  // `factors`: [a mean, a log sd, b mean, b log sd] of the global scale, then of the local ones.
+  // The global scale's factors a (a gamma of rate `global_rate`) and b, then the local ones'
+  // (rate 1); the node's gradients follow the parameters in this order.
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& global_a_mean,
                             const at::Tensor& global_a_log_sd, const at::Tensor& global_b_mean,
                             const at::Tensor& global_b_log_sd, const at::Tensor& local_a_mean,
