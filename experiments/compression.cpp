@@ -17,6 +17,7 @@
 #include "bayesnn/precision.h"
 #include "bayesnn/predictive.h"
 #include "evaluation.h"
+#include "training.h"
 
 namespace bayesnn::experiment {
 namespace {
@@ -59,12 +60,14 @@ std::pair<CompressOptions, json> compression_rule(const torch::nn::Sequential& n
   const auto choice = choose_thresholds(net, data.validation.inputs, data.validation.targets,
                                         ThresholdSearchOptions()
                                             .budget(options.compress_budget)
+                                            .nll_tolerance(options.compress_nll_tolerance)
                                             .min_scale(options.compress_min_scale));
   json trials = json::array();
   for (const auto& trial : choice.trials) {
     trials.push_back({{"thresholds", trial.thresholds},
                       {"ratio", trial.ratio},
                       {"validation_accuracy", trial.accuracy / 100},
+                      {"validation_nll", trial.nll},
                       {"within_budget", trial.within_budget},
                       {"taken", trial.taken}});
   }
@@ -81,6 +84,9 @@ std::pair<CompressOptions, json> compression_rule(const torch::nn::Sequential& n
            {"budget_points", options.compress_budget},
            {"validation_accuracy_full", choice.full_accuracy / 100},
            {"validation_accuracy", choice.accuracy / 100},
+           {"nll_tolerance", options.compress_nll_tolerance},
+           {"validation_nll_full", choice.full_nll},
+           {"validation_nll", choice.nll},
            {"trials", trials}}};
 }
 
@@ -110,6 +116,32 @@ json precision_metrics(const Compressed& compressed, const Data& data, const Out
           {"bytes", fs::file_size(path)}};
 }
 
+// The posterior mean's test accuracy and ECE.
+json posterior_mean_metrics(const torch::nn::Sequential& net, const Dataset& test,
+                            const PredictOptions& predict) {
+  const auto probs = bayesnn::predict(Model(net), test.inputs.cpu(), 0, predict).probs;
+  const auto labels = test.targets.cpu();
+  return {{"accuracy_posterior_mean", metrics::accuracy(probs, labels)},
+          {"ece_posterior_mean",
+           metrics::expected_calibration_error(probs, labels, kCalibrationBins)}};
+}
+
+// --fine-tune: the compressed network trained on, in place; what its posterior mean measured
+// before and after, and what the training took.
+json fine_tune_metrics(const torch::nn::Sequential& network, const Data& data,
+                       const ExperimentOptions& options, const OutputFiles& files,
+                       const PredictOptions& predict) {
+  const auto before = posterior_mean_metrics(network, data.test, predict);
+  const auto log = files.dir + "/fine_tune_log.jsonl";
+  const auto training = fine_tune(network, data, log, options, torch::Device(options.device));
+  return {{"epochs", training.epochs},
+          {"max_log_sigma", options.fine_tune_max_log_sigma},
+          {"train_seconds", training.seconds},
+          {"log", "fine_tune_log.jsonl"},
+          {"before", before},
+          {"after", posterior_mean_metrics(network, data.test, predict)}};
+}
+
 }  // namespace
 
 json compression_metrics(const torch::nn::Sequential& net, const Data& data,
@@ -119,14 +151,18 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
   const auto [rule, rule_record] = compression_rule(net, data, options);
   auto compressed = compress(net, rule);
   compressed.network->to(torch::kCPU);
+  const auto predict = predict_options(options, torch::kCPU);
+  const auto images = data.test.inputs.cpu();
+  const auto labels = data.test.targets.cpu();
+  json fine_tuning;
+  if (options.fine_tune > 0) {
+    fine_tuning = fine_tune_metrics(compressed.network, data, options, files, predict);
+  }
   const std::string path = files.dir + "/compressed.pt";
   export_posterior_mean(compressed.network, path, metadata);
 
-  const auto predict = predict_options(options, torch::kCPU);
-  const auto images = data.test.inputs.cpu();
   const auto test = evaluate(Model(compressed.network), images, test_samples(options),
                              options.prediction == "mode", predict);
-  const auto labels = data.test.targets.cpu();
   json units = json::array(), layers = json::array();
   for (const auto& layer : compressed.report.layers) {
     units.push_back(layer.units_kept);
@@ -159,6 +195,7 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
         {"compressed_forward_seconds",
          scripted_forward_seconds(path, images, predict.batch_size())}}},
   };
+  if (options.fine_tune > 0) record["fine_tune"] = fine_tuning;
   record["precision"] = precision_metrics(compressed, data, files, metadata, predict);
   return record;
 }

@@ -48,6 +48,14 @@ const auto kNumberOrInfinity = CLI::Validator(
       return ok ? std::string() : "got " + value + ", expected a number or inf";
     },
     "NUMBER|inf");
+// A number >= 0, or inf.
+const auto kNonNegativeOrInfinity = CLI::Validator(
+    [](std::string& value) -> std::string {
+      double parsed = 0;
+      const bool ok = CLI::detail::lexical_cast(value, parsed) && parsed >= 0;
+      return ok ? std::string() : "got " + value + ", expected a number >= 0 or inf";
+    },
+    ">=0|inf");
 const auto kFraction =
     number<double>("IN (0,1]", "a fraction in (0, 1]", [](double x) { return x > 0 && x <= 1; });
 const auto kWeight = number<double>("IN (0,1)", "a weight strictly between 0 and 1",
@@ -158,6 +166,17 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
                  "while the compressed posterior mean's validation accuracy stays within this "
                  "many percentage points of the full network's")
       ->check(kNonNegative);
+  app.add_option("--compress-nll-tolerance", o.compress_nll_tolerance,
+                 "--compress with --validation: and its validation NLL within this fraction "
+                 "above the full network's (inf: no limit; --fine-tune can afford more)")
+      ->check(kNonNegativeOrInfinity);
+  app.add_option("--fine-tune", o.fine_tune,
+                 "--compress: train the compressed network this many more epochs (the same "
+                 "ELBO, schedule and training images, no KL warm-up) before it is measured")
+      ->check(kCountOrZero);
+  app.add_option("--fine-tune-max-log-sigma", o.fine_tune_max_log_sigma,
+                 "--fine-tune: its clip of every posterior log sd (default: --max-log-sigma's)")
+      ->check(kNumberOrInfinity);
 }
 
 // Where the data and the run's files are, and the processes that train.

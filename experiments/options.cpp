@@ -65,10 +65,22 @@ std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
                   "--prior " + compressible_prior_names() +
                       ": compression removes the units whose group scales are off");
   }
-  if (app.count("--compress-budget") && (o.validation == 0 || !o.compress)) {
-    return refuse("--compress-budget", fmt::format("{:g}", o.compress_budget),
-                  "--compress and --validation N: the thresholds are chosen on N held-out "
-                  "training images");
+  for (const auto& [option, value] :
+       {std::pair{"--compress-budget", o.compress_budget},
+        std::pair{"--compress-nll-tolerance", o.compress_nll_tolerance}}) {
+    if (app.count(option) && (o.validation == 0 || !o.compress)) {
+      return refuse(option, fmt::format("{:g}", value),
+                    "--compress and --validation N: the thresholds are chosen on N held-out "
+                    "training images");
+    }
+  }
+  if (o.fine_tune > 0 && !o.compress) {
+    return refuse("--fine-tune", std::to_string(o.fine_tune),
+                  "--compress: it trains the compressed network");
+  }
+  if (app.count("--fine-tune-max-log-sigma") && o.fine_tune == 0) {
+    return refuse("--fine-tune-max-log-sigma", fmt::format("{:g}", o.fine_tune_max_log_sigma),
+                  "--fine-tune N: it clips the fine-tuning's posterior sds");
   }
   if (!o.from_deterministic.empty() && app.count("--init-mean-sd") && o.init_mean_sd > 0) {
     return refuse("--init-mean-sd", fmt::format("{:g}", o.init_mean_sd),
@@ -91,6 +103,7 @@ void complete(ExperimentOptions& o, const CLI::App& app) {
     if (prior->scale_lr && unset("--scale-lr")) o.scale_lr = *prior->scale_lr;
     if (prior->max_log_sigma && unset("--max-log-sigma")) o.max_log_sigma = *prior->max_log_sigma;
   }
+  if (unset("--fine-tune-max-log-sigma")) o.fine_tune_max_log_sigma = o.max_log_sigma;
   if (o.preset != "article") return;
   if (unset("--activation")) o.activation = "tanh";
   if (unset("--estimator")) o.estimator = "reparam";

@@ -68,6 +68,10 @@ struct ExperimentOptions {
       CompressOptions().max_log_alpha();                       ///< a unit is off at log α ≥ this
   double compress_min_scale = CompressOptions().min_scale();   ///< or at |E[z]| below this
   double compress_budget = ThresholdSearchOptions().budget();  ///< validation accuracy points
+  double compress_nll_tolerance =
+      ThresholdSearchOptions().nll_tolerance();  ///< validation NLL rise, a fraction
+  int64_t fine_tune = 0;  ///< epochs the compressed network trains on before it is measured
+  double fine_tune_max_log_sigma = INFINITY;  ///< its clip of log σ (default --max-log-sigma)
   int64_t validation = 0;  ///< hold the last N training images out (thresholds are chosen there)
   double scale_lr = 0;     ///< Adam's rate for the priors' scales (0: --lr; or the prior's)
   double max_log_sigma = INFINITY;  ///< log σ clipped to at most this (or the prior's own)
@@ -83,7 +87,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    threads, blas_threads, data, ood_data, out, resume, distributed,
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
                                    moped_sigma_floor, compress, compress_max_log_alpha,
-                                   compress_min_scale, compress_budget, validation, scale_lr,
+                                   compress_min_scale, compress_budget, compress_nll_tolerance,
+                                   fine_tune,
+                                   fine_tune_max_log_sigma, validation, scale_lr,
                                    max_log_sigma, preset)
 
 /// metrics.json's "options": every option by its field name and every prior setting by its name,

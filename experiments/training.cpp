@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -134,6 +135,29 @@ TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const 
   trainer.fit(data.train);
   if (group && group->rank() != 0) return {};
   return summarise_log(files.log, trainer.epoch());
+}
+
+TrainingSummary fine_tune(const torch::nn::Sequential& net, const Data& data,
+                          const std::string& log, const ExperimentOptions& options,
+                          torch::Device device) {
+  std::filesystem::remove(log);  // an earlier run's
+  OutputFiles files;
+  files.log = log;
+  auto trainer_settings = trainer_options(options, files, data.train.size(), device, std::nullopt)
+                              .epochs(options.fine_tune)
+                              .kl_warmup_steps(0)
+                              .max_log_sigma(options.fine_tune_max_log_sigma);
+  net.ptr()->to(device);
+  Trainer trainer(Model(net), trainer_settings);
+  trainer.stop_requested = [] { return interrupting_signal() != 0; };
+  trainer.add_epoch_hook([&](const Trainer&, const EpochStats& stats) {
+    fmt::print("fine-tune ");
+    print_epoch(stats, options.fine_tune);
+    std::fflush(stdout);
+  });
+  trainer.fit(data.train);
+  net.ptr()->to(torch::kCPU);
+  return summarise_log(log, trainer.epoch());
 }
 
 }  // namespace bayesnn::experiment

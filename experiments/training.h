@@ -34,6 +34,14 @@ TrainingSummary train(const torch::nn::Sequential& net, const Data& data, const 
                       const ExperimentOptions& options, torch::Device device,
                       const std::optional<ProcessGroup>& group);
 
+/// --fine-tune: trains the compressed network `net` --fine-tune more epochs on `data.train` with
+/// the run's schedule and ELBO, no KL warm-up and its log σ clipped at --fine-tune-max-log-sigma,
+/// logging every epoch to `log` (replacing an earlier run's) and checkpointing nothing; leaves
+/// `net` on the CPU.
+TrainingSummary fine_tune(const torch::nn::Sequential& net, const Data& data,
+                          const std::string& log, const ExperimentOptions& options,
+                          torch::Device device);
+
 /// The JSON lines of `path` (log.jsonl, curve.jsonl); none where it does not exist.
 std::vector<nlohmann::json> read_json_lines(const std::string& path);
 

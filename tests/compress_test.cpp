@@ -261,9 +261,24 @@ TEST_CASE(
     CHECK(trial.ratio >= last_ratio);
     last_ratio = trial.ratio;
   }
+  // The NLL it reports is the chosen network's, within the tolerance; with none, the accuracy
+  // alone decides which networks are within the budget.
+  CHECK(choice.full_nll == Approx(full_nll));
+  CHECK(choice.nll == Approx(nll_of(posterior_mean(small.network, inputs))));
+  CHECK(choice.nll <= 1.1 * full_nll);
+  const auto unlimited = bnn::choose_thresholds(
+      net, inputs, targets, bnn::ThresholdSearchOptions().budget(budget).nll_tolerance(INFINITY));
+  CHECK(unlimited.accuracy >= 100.0 - budget);
+  for (const auto& trial : unlimited.trials) {
+    CHECK(trial.within_budget == (trial.accuracy >= 100.0 - budget));
+  }
   REQUIRE_THROWS_WITH(
       bnn::choose_thresholds(net, inputs, targets, bnn::ThresholdSearchOptions().budget(-1)),
       Contains("the budget must be non-negative and finite (accuracy points), got -1"));
+  REQUIRE_THROWS_WITH(bnn::choose_thresholds(net, inputs, targets,
+                                             bnn::ThresholdSearchOptions().nll_tolerance(-0.5)),
+                      Contains("the NLL tolerance must be non-negative (a fraction, or inf), "
+                               "got -0.5"));
   REQUIRE_THROWS_WITH(bnn::choose_thresholds(net, inputs, targets.slice(0, 0, 10)),
                       Contains("got 400 inputs and 10 targets"));
 }

@@ -135,6 +135,14 @@ json read_json(const std::string& path) {
   return json::parse(file);
 }
 
+std::vector<json> read_json_lines(const std::string& path) {
+  std::ifstream file(path);
+  REQUIRE(file.good());
+  std::vector<json> lines;
+  for (std::string line; std::getline(file, line);) lines.push_back(json::parse(line));
+  return lines;
+}
+
 int count_lines(const std::string& path) {
   std::ifstream file(path);
   int lines = 0;
@@ -496,6 +504,41 @@ TEST_CASE(
   REQUIRE(full == Approx(predicted.eq(held_out.targets).to(torch::kDouble).mean().item<double>()));
 }
 
+TEST_CASE(
+    "bayesnn-experiment: --fine-tune trains the compressed network on, without KL warm-up, and "
+    "exports and measures the network it trained",
+    "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(5);
+  const std::string out = scratch.file("fine-tuned");
+  const auto result =
+      run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
+                         " --epochs 2 --batch-size 20 --compress --compress-max-log-alpha -1"
+                         " --fine-tune 3 --fine-tune-max-log-sigma -1",
+                     scratch);
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  const auto compression = read_json(out + "/metrics.json")["compression"];
+  const auto fine_tune = compression["fine_tune"];
+  REQUIRE(fine_tune["epochs"] == 3);
+  REQUIRE(fine_tune["max_log_sigma"].get<double>() == -1.0);
+  REQUIRE(fine_tune["train_seconds"].get<double>() > 0);
+  // Its own log, three epochs at the full KL weight (the run's own log starts from 0).
+  const auto log = read_json_lines(out + "/fine_tune_log.jsonl");
+  REQUIRE(log.size() == 3);
+  REQUIRE(log.front()["kl_weight"].get<double>() == 1.0);
+  REQUIRE(read_json_lines(out + "/log.jsonl").front()["kl_weight"].get<double>() < 1.0);
+  // compressed.pt is the fine-tuned network: its test accuracy is the one measured after.
+  auto test = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTest);
+  auto module = torch::jit::load(out + "/compressed.pt");
+  torch::NoGradGuard no_grad;
+  const auto predicted =
+      module.forward({test.inputs.view({test.size(), -1})}).toTensor().argmax(1);
+  REQUIRE(fine_tune["after"]["accuracy_posterior_mean"].get<double>() ==
+          Approx(predicted.eq(test.targets).to(torch::kDouble).mean().item<double>()));
+  REQUIRE(fine_tune["before"].contains("ece_posterior_mean"));
+}
+
 TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed options",
           "[experiment]") {
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
@@ -556,6 +599,16 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
       {"--validation -1", "--validation: got -1, expected a whole number >= 0"},
       {"--scale-lr -1", "--scale-lr: got -1, expected a finite number >= 0"},
       {"--group-tau0 0", "--group-tau0"},
+      {"--model lenet300 --prior group-nj --compress --compress-nll-tolerance 0.5",
+       "--compress-nll-tolerance: got 0.5, expected --compress and --validation N"},
+      {"--compress-nll-tolerance -1",
+       "--compress-nll-tolerance: got -1, expected a number >= 0 or inf"},
+      {"--model lenet300 --prior group-nj --fine-tune 2",
+       "--fine-tune: got 2, expected --compress"},
+      {"--model lenet300 --prior group-nj --compress --fine-tune -1",
+       "--fine-tune: got -1, expected a whole number >= 0"},
+      {"--model lenet300 --prior group-nj --compress --fine-tune-max-log-sigma -1",
+       "--fine-tune-max-log-sigma: got -1, expected --fine-tune N"},
   };
   for (const auto& c : cases) {
     SECTION(c.arguments) {

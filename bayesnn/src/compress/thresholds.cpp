@@ -18,11 +18,6 @@ namespace bayesnn {
 // choose_thresholds: the per-layer thresholds of `compress`, chosen on held-out data.
 
 namespace {
-// How far the compressed posterior mean's validation NLL may rise above the full network's, as
-// a fraction: removing units whose means still carry signal shrinks the logits, which the
-// accuracy hardly sees and the predictive's calibration does (an ECE of 9 % on the article's MLP
-// at an accuracy within 0.1 points, docs/results.md).
-constexpr double kNllTolerance = 0.1;
 
 // The posterior-mean network's accuracy (percent) and mean NLL on (inputs, targets).
 std::pair<double, double> posterior_mean_fit(const torch::nn::Sequential& model,
@@ -53,6 +48,10 @@ void check_search(const at::Tensor& inputs, const at::Tensor& targets,
               "choose_thresholds: the budget must be non-negative and finite (accuracy points), "
               "got ",
               options.budget());
+  TORCH_CHECK(!std::isnan(options.nll_tolerance()) && options.nll_tolerance() >= 0,
+              "choose_thresholds: the NLL tolerance must be non-negative (a fraction, or inf), "
+              "got ",
+              options.nll_tolerance());
   TORCH_CHECK(!options.candidates().empty(), "choose_thresholds: no candidate thresholds");
   TORCH_CHECK(inputs.size(0) > 0 && inputs.size(0) == targets.size(0),
               "choose_thresholds: the validation set needs as many targets as inputs (at least "
@@ -113,13 +112,15 @@ ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::
   const auto [full_accuracy, full_nll] =
       posterior_mean_fit(model, inputs, targets, options.batch_size());
   choice.full_accuracy = full_accuracy;
+  choice.full_nll = full_nll;
   const double floor = full_accuracy - options.budget();
-  const double nll_ceiling = full_nll * (1 + kNllTolerance);
+  const double nll_ceiling = full_nll * (1 + options.nll_tolerance());
   const auto try_options = [&](const CompressOptions& tried) {
     const auto compressed = compress(model, tried);
     const auto [accuracy, nll] =
         posterior_mean_fit(compressed.network, inputs, targets, options.batch_size());
     ThresholdTrial trial{tried.layer_max_log_alpha(), compressed.report.ratio(), accuracy};
+    trial.nll = nll;
     trial.within_budget = accuracy >= floor && nll <= nll_ceiling;
     return trial;
   };
@@ -157,6 +158,7 @@ ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::
   }
   choice.options = current;
   choice.accuracy = choice.trials[best].accuracy;
+  choice.nll = choice.trials[best].nll;
   choice.ratio = choice.trials[best].ratio;
   return choice;
 }
