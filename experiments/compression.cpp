@@ -121,9 +121,9 @@ json posterior_mean_metrics(const torch::nn::Sequential& net, const Dataset& tes
                             const PredictOptions& predict) {
   const auto probs = bayesnn::predict(Model(net), test.inputs.cpu(), 0, predict).probs;
   const auto labels = test.targets.cpu();
-  return {{"accuracy_posterior_mean", metrics::accuracy(probs, labels)},
-          {"ece_posterior_mean",
-           metrics::expected_calibration_error(probs, labels, kCalibrationBins)}};
+  return {
+      {"accuracy_posterior_mean", metrics::accuracy(probs, labels)},
+      {"ece_posterior_mean", metrics::expected_calibration_error(probs, labels, kCalibrationBins)}};
 }
 
 // --fine-tune: the compressed network trained on, in place; what its posterior mean measured

@@ -88,8 +88,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
                                    moped_sigma_floor, compress, compress_max_log_alpha,
                                    compress_min_scale, compress_budget, compress_nll_tolerance,
-                                   fine_tune,
-                                   fine_tune_max_log_sigma, validation, scale_lr,
+                                   fine_tune, fine_tune_max_log_sigma, validation, scale_lr,
                                    max_log_sigma, preset)
 
 /// metrics.json's "options": every option by its field name and every prior setting by its name,

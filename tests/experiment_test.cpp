@@ -532,8 +532,7 @@ TEST_CASE(
   auto test = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTest);
   auto module = torch::jit::load(out + "/compressed.pt");
   torch::NoGradGuard no_grad;
-  const auto predicted =
-      module.forward({test.inputs.view({test.size(), -1})}).toTensor().argmax(1);
+  const auto predicted = module.forward({test.inputs.view({test.size(), -1})}).toTensor().argmax(1);
   REQUIRE(fine_tune["after"]["accuracy_posterior_mean"].get<double>() ==
           Approx(predicted.eq(test.targets).to(torch::kDouble).mean().item<double>()));
   REQUIRE(fine_tune["before"].contains("ece_posterior_mean"));

@@ -114,10 +114,12 @@ double readme_compress(torch::nn::Sequential& net_out) {
                             layer(300, 100), torch::nn::ReLU(), layer(100, 10));
   auto all = bnn::load_mnist(bnn::data_dir("mnist"), bnn::Split::kTrain);
   auto train = all.head(all.size() * 5 / 6), held_out = all.slice(train.size(), all.size());
-  bnn::Trainer(net, bnn::TrainerOptions().epochs(10).scale_lr(1e-2).max_log_sigma(std::log(0.2)))
-      .fit(train);
-  auto rule = bnn::choose_thresholds(net, held_out.inputs, held_out.targets);  // 0.1 points
+  auto settings = bnn::TrainerOptions().scale_lr(1e-2).max_log_sigma(std::log(0.2));
+  bnn::Trainer(net, settings.epochs(10)).fit(train);
+  auto search = bnn::ThresholdSearchOptions().budget(1).nll_tolerance(INFINITY);  // 1 point
+  auto rule = bnn::choose_thresholds(net, held_out.inputs, held_out.targets, search);
   auto small = bnn::compress(net, rule.options);  // small.report: units, weights kept, ratio()
+  bnn::Trainer(small.network, settings.epochs(2)).fit(train);  // fine-tuning wins it back
   auto bits = bnn::reduce_precision(small.network, small.report.weights());  // bits.ratio()
   bnn::export_posterior_mean(small.network, "compressed.pt", {}, bits.storage());
   // END README compress
