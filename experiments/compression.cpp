@@ -116,14 +116,22 @@ json precision_metrics(const Compressed& compressed, const Data& data, const Out
           {"bytes", fs::file_size(path)}};
 }
 
-// The posterior mean's test accuracy and ECE.
-json posterior_mean_metrics(const torch::nn::Sequential& net, const Dataset& test,
+// The posterior mean's test accuracy and ECE, and with --validation its validation accuracy
+// (where a budget for --fine-tune can be chosen without the test set).
+json posterior_mean_metrics(const torch::nn::Sequential& net, const Data& data,
                             const PredictOptions& predict) {
-  const auto probs = bayesnn::predict(Model(net), test.inputs.cpu(), 0, predict).probs;
-  const auto labels = test.targets.cpu();
-  return {
-      {"accuracy_posterior_mean", metrics::accuracy(probs, labels)},
-      {"ece_posterior_mean", metrics::expected_calibration_error(probs, labels, kCalibrationBins)}};
+  const auto accuracy_ece = [&](const Dataset& set) {
+    const auto probs = bayesnn::predict(Model(net), set.inputs.cpu(), 0, predict).probs;
+    const auto labels = set.targets.cpu();
+    return std::pair{metrics::accuracy(probs, labels),
+                     metrics::expected_calibration_error(probs, labels, kCalibrationBins)};
+  };
+  const auto [accuracy, ece] = accuracy_ece(data.test);
+  json record = {{"accuracy_posterior_mean", accuracy}, {"ece_posterior_mean", ece}};
+  if (data.validation.size() > 0) {
+    record["validation_accuracy_posterior_mean"] = accuracy_ece(data.validation).first;
+  }
+  return record;
 }
 
 // --fine-tune: the compressed network trained on, in place; what its posterior mean measured
@@ -131,7 +139,7 @@ json posterior_mean_metrics(const torch::nn::Sequential& net, const Dataset& tes
 json fine_tune_metrics(const torch::nn::Sequential& network, const Data& data,
                        const ExperimentOptions& options, const OutputFiles& files,
                        const PredictOptions& predict) {
-  const auto before = posterior_mean_metrics(network, data.test, predict);
+  const auto before = posterior_mean_metrics(network, data, predict);
   const auto log = files.dir + "/fine_tune_log.jsonl";
   const auto training = fine_tune(network, data, log, options, torch::Device(options.device));
   return {{"epochs", training.epochs},
@@ -139,7 +147,7 @@ json fine_tune_metrics(const torch::nn::Sequential& network, const Data& data,
           {"train_seconds", training.seconds},
           {"log", "fine_tune_log.jsonl"},
           {"before", before},
-          {"after", posterior_mean_metrics(network, data.test, predict)}};
+          {"after", posterior_mean_metrics(network, data, predict)}};
 }
 
 }  // namespace

@@ -39,23 +39,22 @@ const auto kPositive = number<double>(">0", "a finite number > 0", [](double x) 
 const auto kNonNegative =
     number<double>(">=0", "a finite number >= 0", [](double x) { return x >= 0; });
 const auto kFinite = number<double>("FINITE", "a finite number", [](double) { return true; });
-// A number, or inf (+infinity: "no limit").
-const auto kNumberOrInfinity = CLI::Validator(
-    [](std::string& value) -> std::string {
-      double parsed = 0;
-      const bool ok =
-          CLI::detail::lexical_cast(value, parsed) && !std::isnan(parsed) && parsed > -INFINITY;
-      return ok ? std::string() : "got " + value + ", expected a number or inf";
-    },
-    "NUMBER|inf");
-// A number >= 0, or inf.
-const auto kNonNegativeOrInfinity = CLI::Validator(
-    [](std::string& value) -> std::string {
-      double parsed = 0;
-      const bool ok = CLI::detail::lexical_cast(value, parsed) && parsed >= 0;
-      return ok ? std::string() : "got " + value + ", expected a number >= 0 or inf";
-    },
-    ">=0|inf");
+// A number that may be inf (+infinity: "no limit"), never nan.
+CLI::Validator number_or_infinity(const std::string& name, const std::string& expected,
+                                  std::function<bool(double)> accept) {
+  return CLI::Validator(
+      [expected, accept](std::string& value) -> std::string {
+        double parsed = 0;
+        const bool ok =
+            CLI::detail::lexical_cast(value, parsed) && !std::isnan(parsed) && accept(parsed);
+        return ok ? std::string() : "got " + value + ", expected " + expected;
+      },
+      name);
+}
+const auto kNumberOrInfinity =
+    number_or_infinity("NUMBER|inf", "a number or inf", [](double x) { return x > -INFINITY; });
+const auto kNonNegativeOrInfinity =
+    number_or_infinity(">=0|inf", "a number >= 0 or inf", [](double x) { return x >= 0; });
 const auto kFraction =
     number<double>("IN (0,1]", "a fraction in (0, 1]", [](double x) { return x > 0 && x <= 1; });
 const auto kWeight = number<double>("IN (0,1)", "a weight strictly between 0 and 1",

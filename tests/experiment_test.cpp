@@ -513,8 +513,8 @@ TEST_CASE(
   const std::string out = scratch.file("fine-tuned");
   const auto result =
       run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
-                         " --epochs 2 --batch-size 20 --compress --compress-max-log-alpha -1"
-                         " --fine-tune 3 --fine-tune-max-log-sigma -1",
+                         " --epochs 2 --batch-size 20 --compress --validation 100"
+                         " --compress-budget 5 --fine-tune 3 --fine-tune-max-log-sigma -1",
                      scratch);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
@@ -535,7 +535,11 @@ TEST_CASE(
   const auto predicted = module.forward({test.inputs.view({test.size(), -1})}).toTensor().argmax(1);
   REQUIRE(fine_tune["after"]["accuracy_posterior_mean"].get<double>() ==
           Approx(predicted.eq(test.targets).to(torch::kDouble).mean().item<double>()));
-  REQUIRE(fine_tune["before"].contains("ece_posterior_mean"));
+  for (const std::string when : {"before", "after"}) {
+    REQUIRE(fine_tune[when].contains("ece_posterior_mean"));
+    const double validation = fine_tune[when]["validation_accuracy_posterior_mean"];
+    REQUIRE((validation >= 0 && validation <= 1));
+  }
 }
 
 TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed options",
