@@ -141,7 +141,7 @@ json fine_tune_metrics(const torch::nn::Sequential& network, const Data& data,
                        const PredictOptions& predict) {
   const auto before = posterior_mean_metrics(network, data, predict);
   const auto log = files.dir + "/fine_tune_log.jsonl";
-  const auto training = fine_tune(network, data, log, options, torch::Device(options.device));
+  const auto training = fine_tune(network, data, log, options, data.train.inputs.device());
   return {{"epochs", training.epochs},
           {"max_log_sigma", options.fine_tune_max_log_sigma},
           {"train_seconds", training.seconds},
@@ -166,11 +166,14 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
   if (options.fine_tune > 0) {
     fine_tuning = fine_tune_metrics(compressed.network, data, options, files, predict);
   }
-  const std::string path = files.dir + "/compressed.pt";
-  export_posterior_mean(compressed.network, path, metadata);
-
   const auto test = evaluate(Model(compressed.network), images, test_samples(options),
                              options.prediction == "mode", predict);
+  const double accuracy = test.predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
+  // compressed.pt's metadata gives its own accuracy, not the full network's.
+  auto compressed_metadata = metadata;
+  compressed_metadata.extra["accuracy"] = fmt::format("{:.4f}", accuracy);
+  const std::string path = files.dir + "/compressed.pt";
+  export_posterior_mean(compressed.network, path, compressed_metadata);
   json units = json::array(), layers = json::array();
   for (const auto& layer : compressed.report.layers) {
     units.push_back(layer.units_kept);
@@ -190,7 +193,7 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
       {"ratio", compressed.report.ratio()},
       {"multiply_adds", multiply_adds(net, example)},
       {"multiply_adds_kept", multiply_adds(compressed.network, example)},
-      {"accuracy", test.predicted.eq(labels).to(torch::kFloat64).mean().item<double>()},
+      {"accuracy", accuracy},
       {"nll", metrics::nll(test.probs, labels)},
       {"ece", metrics::expected_calibration_error(test.probs, labels, kCalibrationBins)},
       {"layers", layers},

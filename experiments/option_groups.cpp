@@ -171,7 +171,8 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
       ->check(kNonNegativeOrInfinity);
   app.add_option("--fine-tune", o.fine_tune,
                  "--compress: train the compressed network this many more epochs (the same "
-                 "ELBO, schedule and training images, no KL warm-up) before it is measured")
+                 "ELBO and training images, the learning rate's decay restarted over them, no KL "
+                 "warm-up) before it is measured")
       ->check(kCountOrZero);
   app.add_option("--fine-tune-max-log-sigma", o.fine_tune_max_log_sigma,
                  "--fine-tune: its clip of every posterior log sd (default: --max-log-sigma's)")

@@ -272,6 +272,22 @@ TEST_CASE(
   for (const auto& trial : unlimited.trials) {
     CHECK(trial.within_budget == (trial.accuracy >= 100.0 - budget));
   }
+  {
+    // A network so sure of itself that its NLL is 0 in double: no limit is still no limit (a
+    // ceiling of 0 · inf would be nan and refuse every network).
+    torch::NoGradGuard no_grad;
+    net[2]->as<bnn::BayesLinearImpl>()->weight.mean().mul_(1e4);
+    const auto top2 = std::get<0>(posterior_mean(net, inputs).topk(2, 1));
+    // The images whose two largest logits are 50 apart: exp(-50) vanishes beside 1.
+    const auto clear = inputs.index({(top2.select(1, 0) - top2.select(1, 1)).gt(50)});
+    REQUIRE(clear.size(0) > 100);
+    const auto sure_targets = posterior_mean(net, clear).argmax(1);
+    const auto sure = bnn::choose_thresholds(
+        net, clear, sure_targets,
+        bnn::ThresholdSearchOptions().budget(budget).nll_tolerance(INFINITY));
+    CHECK(sure.full_nll == 0.0);
+    CHECK(sure.trials.front().within_budget);
+  }
   REQUIRE_THROWS_WITH(
       bnn::choose_thresholds(net, inputs, targets, bnn::ThresholdSearchOptions().budget(-1)),
       Contains("the budget must be non-negative and finite (accuracy points), got -1"));

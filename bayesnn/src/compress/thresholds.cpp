@@ -121,7 +121,9 @@ ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::
         posterior_mean_fit(compressed.network, inputs, targets, options.batch_size());
     ThresholdTrial trial{tried.layer_max_log_alpha(), compressed.report.ratio(), accuracy};
     trial.nll = nll;
-    trial.within_budget = accuracy >= floor && nll <= nll_ceiling;
+    // inf: no limit (a full network whose NLL rounds to 0 would otherwise make the ceiling nan).
+    trial.within_budget =
+        accuracy >= floor && (std::isinf(options.nll_tolerance()) || nll <= nll_ceiling);
     return trial;
   };
 
