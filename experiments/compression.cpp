@@ -17,6 +17,7 @@
 #include "bayesnn/precision.h"
 #include "bayesnn/predictive.h"
 #include "evaluation.h"
+#include "exports.h"
 #include "training.h"
 
 namespace bayesnn::experiment {
@@ -98,8 +99,9 @@ json precision_metrics(const Compressed& compressed, const Data& data, const Out
                        const ExportMetadata& metadata, const PredictOptions& predict) {
   const auto& reduced = compressed.network;
   const auto reduction = reduce_precision(reduced, compressed.report.weights());
+  const double accuracy = accuracy_and_ece(Model(reduced), data.test, 0, predict).first;
   const std::string path = files.dir + "/compressed_reduced.pt";
-  export_posterior_mean(reduced, path, metadata, reduction.storage());
+  export_posterior_mean(reduced, path, with_accuracy(metadata, accuracy), reduction.storage());
   json layers = json::array();
   for (const auto& layer : reduction.layers) {
     layers.push_back({{"layer", layer.path},
@@ -109,10 +111,9 @@ json precision_metrics(const Compressed& compressed, const Data& data, const Out
                       {"storage", c10::toString(layer.storage.dtype)},
                       {"max_abs_weight", layer.max_abs_weight}});
   }
-  const auto probs = bayesnn::predict(Model(reduced), data.test.inputs.cpu(), 0, predict).probs;
   return {{"ratio", reduction.ratio()},
           {"layers", layers},
-          {"accuracy_posterior_mean", metrics::accuracy(probs, data.test.targets.cpu())},
+          {"accuracy_posterior_mean", accuracy},
           {"bytes", fs::file_size(path)}};
 }
 
@@ -120,16 +121,11 @@ json precision_metrics(const Compressed& compressed, const Data& data, const Out
 // (where a budget for --fine-tune can be chosen without the test set).
 json posterior_mean_metrics(const torch::nn::Sequential& net, const Data& data,
                             const PredictOptions& predict) {
-  const auto accuracy_ece = [&](const Dataset& set) {
-    const auto probs = bayesnn::predict(Model(net), set.inputs.cpu(), 0, predict).probs;
-    const auto labels = set.targets.cpu();
-    return std::pair{metrics::accuracy(probs, labels),
-                     metrics::expected_calibration_error(probs, labels, kCalibrationBins)};
-  };
-  const auto [accuracy, ece] = accuracy_ece(data.test);
+  const auto [accuracy, ece] = accuracy_and_ece(Model(net), data.test, 0, predict);
   json record = {{"accuracy_posterior_mean", accuracy}, {"ece_posterior_mean", ece}};
   if (data.validation.size() > 0) {
-    record["validation_accuracy_posterior_mean"] = accuracy_ece(data.validation).first;
+    record["validation_accuracy_posterior_mean"] =
+        accuracy_and_ece(Model(net), data.validation, 0, predict).first;
   }
   return record;
 }
@@ -169,11 +165,8 @@ json compression_metrics(const torch::nn::Sequential& net, const Data& data,
   const auto test = evaluate(Model(compressed.network), images, test_samples(options),
                              options.prediction == "mode", predict);
   const double accuracy = test.predicted.eq(labels).to(torch::kFloat64).mean().item<double>();
-  // compressed.pt's metadata gives its own accuracy, not the full network's.
-  auto compressed_metadata = metadata;
-  compressed_metadata.extra["accuracy"] = fmt::format("{:.4f}", accuracy);
   const std::string path = files.dir + "/compressed.pt";
-  export_posterior_mean(compressed.network, path, compressed_metadata);
+  export_posterior_mean(compressed.network, path, with_accuracy(metadata, accuracy));
   json units = json::array(), layers = json::array();
   for (const auto& layer : compressed.report.layers) {
     units.push_back(layer.units_kept);

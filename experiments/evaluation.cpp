@@ -160,6 +160,14 @@ PredictOptions predict_options(const ExperimentOptions& options, torch::Device d
   return PredictOptions().batch_size(batch).device(device);
 }
 
+std::pair<double, double> accuracy_and_ece(const Model& model, const Dataset& set, int64_t samples,
+                                           const PredictOptions& predict) {
+  const auto probs = bayesnn::predict(model, set.inputs, samples, predict).probs;
+  const auto labels = set.targets.to(probs.device());
+  return {metrics::accuracy(probs, labels),
+          metrics::expected_calibration_error(probs, labels, kCalibrationBins)};
+}
+
 Results evaluate_network(const torch::nn::Sequential& net, const Data& data,
                          const ExperimentOptions& options, torch::Device device) {
   const Model model = net;

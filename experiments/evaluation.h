@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
@@ -78,6 +79,11 @@ int64_t test_samples(const ExperimentOptions& options);
 /// The predictive on `device`, --predict-batch images per forward (0: 10,000 for an MLP, 100 for
 /// a CNN; the batch bounds memory, not the result).
 PredictOptions predict_options(const ExperimentOptions& options, torch::Device device);
+
+/// The accuracy and ECE (kCalibrationBins bins) on `set` of the predictive of `samples` draws
+/// (0: the posterior-mean network).
+std::pair<double, double> accuracy_and_ece(const Model& model, const Dataset& set, int64_t samples,
+                                           const PredictOptions& predict);
 
 /// The posterior predictive of S = --test-samples draws on the test and the OOD images, and the
 /// posterior-mean network's test probabilities.

@@ -14,7 +14,11 @@ ExportMetadata export_metadata(const nlohmann::json& metrics, const ExperimentOp
   metadata.training_command = options.command;
   metadata.extra["model"] = options.model;
   metadata.extra["data"] = metrics.at("data").get<std::string>();
-  metadata.extra["accuracy"] = fmt::format("{:.4f}", metrics.at("accuracy").get<double>());
+  return with_accuracy(metadata, metrics.at("accuracy").get<double>());
+}
+
+ExportMetadata with_accuracy(ExportMetadata metadata, double accuracy) {
+  metadata.extra["accuracy"] = fmt::format("{:.4f}", accuracy);
   return metadata;
 }
 

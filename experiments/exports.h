@@ -15,6 +15,9 @@ namespace bayesnn::experiment {
 /// accuracy of `metrics` (metrics.json's).
 ExportMetadata export_metadata(const nlohmann::json& metrics, const ExperimentOptions& options);
 
+/// `metadata` with the test accuracy of the network it goes with (a compressed one's, say).
+ExportMetadata with_accuracy(ExportMetadata metadata, double accuracy);
+
 /// Writes posterior_mean.pt and predictive.pt (S = `test_samples`) into `files.dir`; moves `net`
 /// to the CPU.
 void export_networks(torch::nn::Sequential net, const nlohmann::json& metrics,

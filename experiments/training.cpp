@@ -69,16 +69,14 @@ void append_json_line(const std::string& path, const json& line) {
 // of kCurveSamples draws, printed and added to the curve.
 void record_test_accuracy(const Model& model, const Dataset& test, const PredictOptions& predict,
                           const std::string& curve, int64_t epoch) {
-  const auto mean = bayesnn::predict(model, test.inputs, 0, predict).probs;
-  const auto sampled = bayesnn::predict(model, test.inputs, kCurveSamples, predict).probs;
-  const json line = {
-      {"epoch", epoch},
-      {"accuracy_posterior_mean", metrics::accuracy(mean, test.targets)},
-      {"ece_posterior_mean",
-       metrics::expected_calibration_error(mean, test.targets, kCalibrationBins)},
-      {"accuracy", metrics::accuracy(sampled, test.targets)},
-      {"ece", metrics::expected_calibration_error(sampled, test.targets, kCalibrationBins)},
-      {"samples", kCurveSamples}};
+  const auto [mean_accuracy, mean_ece] = accuracy_and_ece(model, test, 0, predict);
+  const auto [accuracy, ece] = accuracy_and_ece(model, test, kCurveSamples, predict);
+  const json line = {{"epoch", epoch},
+                     {"accuracy_posterior_mean", mean_accuracy},
+                     {"ece_posterior_mean", mean_ece},
+                     {"accuracy", accuracy},
+                     {"ece", ece},
+                     {"samples", kCurveSamples}};
   fmt::print(
       "            test accuracy {:.4f} (posterior mean), {:.4f} (S = {}); ECE {:.4f}, {:.4f}\n",
       line["accuracy_posterior_mean"].get<double>(), line["accuracy"].get<double>(), kCurveSamples,

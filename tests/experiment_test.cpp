@@ -23,9 +23,11 @@
 #include <vector>
 
 #include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
 #include <torch/script.h>
 #include <nlohmann/json.hpp>
 
+#include "bayesnn/export.h"
 #include "bayesnn/mnist.h"
 #include "serialize/checkpoint_file.h"
 #include "support/idx_files.h"
@@ -141,6 +143,21 @@ std::vector<json> read_json_lines(const std::string& path) {
   std::vector<json> lines;
   for (std::string line; std::getline(file, line);) lines.push_back(json::parse(line));
   return lines;
+}
+
+// The test accuracy of an exported posterior mean (a TorchScript file) on `set`, flattened.
+double exported_accuracy(const std::string& path, const bayesnn::Dataset& set) {
+  auto module = torch::jit::load(path);
+  torch::NoGradGuard no_grad;
+  const auto predicted = module.forward({set.inputs.view({set.size(), -1})}).toTensor().argmax(1);
+  return predicted.eq(set.targets).to(torch::kDouble).mean().item<double>();
+}
+
+// The "extra" strings an export's metadata holds.
+json export_extra(const std::string& path) {
+  torch::jit::ExtraFilesMap files{{bayesnn::kExportMetadataFile, ""}};
+  torch::jit::load(path, torch::kCPU, files);
+  return json::parse(files.at(bayesnn::kExportMetadataFile))["extra"];
 }
 
 int count_lines(const std::string& path) {
@@ -497,11 +514,7 @@ TEST_CASE(
   // The full network's accuracy on the last 100 training images, computed here from its export:
   // what the search reports.
   auto train = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTrain);
-  auto held_out = train.slice(200, 300);
-  auto module = torch::jit::load(out + "/posterior_mean.pt");
-  torch::NoGradGuard no_grad;
-  const auto predicted = module.forward({held_out.inputs.view({100, -1})}).toTensor().argmax(1);
-  REQUIRE(full == Approx(predicted.eq(held_out.targets).to(torch::kDouble).mean().item<double>()));
+  REQUIRE(full == Approx(exported_accuracy(out + "/posterior_mean.pt", train.slice(200, 300))));
 }
 
 TEST_CASE(
@@ -513,8 +526,9 @@ TEST_CASE(
   const std::string out = scratch.file("fine-tuned");
   const auto result =
       run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
-                         " --epochs 2 --batch-size 20 --compress --validation 100"
-                         " --compress-budget 5 --fine-tune 3 --fine-tune-max-log-sigma -1",
+                         " --epochs 2 --batch-size 20 --scale-lr 0.3 --compress --validation 100"
+                         " --compress-budget 50 --compress-nll-tolerance inf --fine-tune 3"
+                         " --fine-tune-max-log-sigma -1",
                      scratch);
   INFO(result.output);
   REQUIRE(result.exit_code == 0);
@@ -529,12 +543,14 @@ TEST_CASE(
   REQUIRE(log.front()["kl_weight"].get<double>() == 1.0);
   REQUIRE(read_json_lines(out + "/log.jsonl").front()["kl_weight"].get<double>() < 1.0);
   // compressed.pt is the fine-tuned network: its test accuracy is the one measured after.
-  auto test = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTest);
-  auto module = torch::jit::load(out + "/compressed.pt");
-  torch::NoGradGuard no_grad;
-  const auto predicted = module.forward({test.inputs.view({test.size(), -1})}).toTensor().argmax(1);
+  const auto test = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTest);
   REQUIRE(fine_tune["after"]["accuracy_posterior_mean"].get<double>() ==
-          Approx(predicted.eq(test.targets).to(torch::kDouble).mean().item<double>()));
+          Approx(exported_accuracy(out + "/compressed.pt", test)));
+  // Each export's metadata gives its own network's accuracy, not the full network's.
+  REQUIRE(export_extra(out + "/compressed.pt")["accuracy"] ==
+          fmt::format("{:.4f}", compression["accuracy"].get<double>()));
+  REQUIRE(export_extra(out + "/compressed_reduced.pt")["accuracy"] ==
+          fmt::format("{:.4f}", compression["precision"]["accuracy_posterior_mean"].get<double>()));
   for (const std::string when : {"before", "after"}) {
     REQUIRE(fine_tune[when].contains("ece_posterior_mean"));
     const double validation = fine_tune[when]["validation_accuracy_posterior_mean"];
