@@ -18,7 +18,10 @@ namespace bayesnn::experiment {
 /// posterior mean, the same input as posterior_mean.pt, which must exist) and, precision reduced,
 /// compressed_reduced.pt; and metrics.json's "compression": the rule, the units and weights kept,
 /// the forward multiply-adds, the compressed predictive's accuracy, NLL and ECE on the test set,
-/// both exports' size and forward time, and the precision reduction's. Moves `net` to the CPU.
+/// both exports' size and forward time, and the precision reduction's. With --fine-tune, the
+/// compressed network trains on first ("fine_tune"); with --compress-rounds, it is compressed and
+/// fine-tuned again ("rounds", each round's rule, fine-tuning and result) and the figures are the
+/// last kept round's. Moves `net` to the CPU.
 nlohmann::json compression_metrics(const torch::nn::Sequential& net, const Data& data,
                                    const ExperimentOptions& options, const OutputFiles& files,
                                    const ExportMetadata& metadata);

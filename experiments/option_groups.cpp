@@ -177,6 +177,12 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
   app.add_option("--fine-tune-max-log-sigma", o.fine_tune_max_log_sigma,
                  "--fine-tune: its clip of every posterior log sd (default: --max-log-sigma's)")
       ->check(kNumberOrInfinity);
+  app.add_option("--compress-rounds", o.compress_rounds,
+                 "--fine-tune with --validation: compress the fine-tuned network again within "
+                 "--compress-budget of the full network's validation accuracy, and fine-tune it "
+                 "again, up to this many rounds in all; stops where a round removes nothing, and "
+                 "drops a round whose fine-tuned network falls out of the budget")
+      ->check(kCount);
 }
 
 // Where the data and the run's files are, and the processes that train.

@@ -78,6 +78,11 @@ std::string refusal(const ExperimentOptions& o, const CLI::App& app) {
     return refuse("--fine-tune", std::to_string(o.fine_tune),
                   "--compress: it trains the compressed network");
   }
+  if (o.compress_rounds > 1 && (o.fine_tune == 0 || o.validation == 0)) {
+    return refuse("--compress-rounds", std::to_string(o.compress_rounds),
+                  "--fine-tune N and --validation N: each round fine-tunes the compressed network "
+                  "and chooses its thresholds on the held-out images");
+  }
   if (app.count("--fine-tune-max-log-sigma") && o.fine_tune == 0) {
     return refuse("--fine-tune-max-log-sigma", fmt::format("{:g}", o.fine_tune_max_log_sigma),
                   "--fine-tune N: it clips the fine-tuning's posterior sds");

@@ -72,6 +72,7 @@ struct ExperimentOptions {
       ThresholdSearchOptions().nll_tolerance();  ///< validation NLL rise, a fraction
   int64_t fine_tune = 0;  ///< epochs the compressed network trains on before it is measured
   double fine_tune_max_log_sigma = INFINITY;  ///< its clip of log σ (default --max-log-sigma)
+  int64_t compress_rounds = 1;  ///< compress and fine-tune again, up to this many times in all
   int64_t validation = 0;  ///< hold the last N training images out (thresholds are chosen there)
   double scale_lr = 0;     ///< Adam's rate for the priors' scales (0: --lr; or the prior's)
   double max_log_sigma = INFINITY;  ///< log σ clipped to at most this (or the prior's own)
@@ -88,8 +89,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ExperimentOptions, model, prior, estimator, a
                                    dist_timeout, from_deterministic, moped_delta, moped_prior,
                                    moped_sigma_floor, compress, compress_max_log_alpha,
                                    compress_min_scale, compress_budget, compress_nll_tolerance,
-                                   fine_tune, fine_tune_max_log_sigma, validation, scale_lr,
-                                   max_log_sigma, preset)
+                                   fine_tune, fine_tune_max_log_sigma, compress_rounds, validation,
+                                   scale_lr, max_log_sigma, preset)
 
 /// metrics.json's "options": every option by its field name and every prior setting by its name,
 /// as parsed (the command line itself is metrics.json's "command").

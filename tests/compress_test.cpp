@@ -158,6 +158,91 @@ TEST_CASE(
                         posterior_mean(small, x), 1e-5, 1e-6));
 }
 
+TEST_CASE(
+    "compress: a compressed network compresses again, its selections merged, and equals the full "
+    "one with every round's units zeroed",
+    "[compress]") {
+  SECTION("an MLP: the selection of its input") {
+    torch::manual_seed(23);
+    torch::nn::Sequential net(bnn::BayesLinear(bnn::BayesLinearOptions(10, 8).prior(kGroup)),
+                              torch::nn::ReLU(),
+                              bnn::BayesLinear(bnn::BayesLinearOptions(8, 3).prior(kGroup)));
+    switch_off(weight_of<bnn::BayesLinearImpl>(net, 0), {1, 4});
+    const auto first = bnn::compress(net);
+    auto once = first.network;
+    // Inputs kept: 0, 2, 3, 5, 6, 7, 8, 9; the second round removes the first and the sixth of
+    // them (inputs 0 and 7) and fc2's input 2.
+    switch_off(weight_of<bnn::BayesLinearImpl>(once, 1), {0, 5});
+    switch_off(weight_of<bnn::BayesLinearImpl>(once, 3), {2});
+    const auto second = bnn::compress(once);
+    auto twice = second.network;
+    REQUIRE(twice->size() == 4);  // one selection, merged: 0_select, 0, ReLU, 2
+    const auto select = twice[0]->as<bnn::SelectUnitsImpl>();
+    REQUIRE(select != nullptr);
+    CHECK(select->units == 10);
+    CHECK(select->indices.equal(torch::tensor({2, 3, 5, 6, 8, 9}, torch::kLong)));
+    check_report(first.report.then(second.report), {6, 7}, {80, 24}, {6 * 7, 7 * 3});
+
+    auto reference =
+        torch::nn::Sequential(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(net->clone()));
+    zero_columns(weight_of<bnn::BayesLinearImpl>(reference, 0), {0, 1, 4, 7});
+    zero_columns(weight_of<bnn::BayesLinearImpl>(reference, 2), {2});
+    const auto x = torch::randn({7, 10});
+    CHECK(torch::allclose(posterior_mean(twice, x), posterior_mean(reference, x), 1e-5, 1e-6));
+  }
+  SECTION("a CNN: the selection after Flatten") {
+    // conv 2→4 (3x3) → ReLU → pool → flatten (4 channels × 16) → fc 64→5 → ReLU → fc 5→3. The
+    // first round removes filter 2 and fc1's features 3 and 7 (channel 0), so fc1 takes 46 of the
+    // 48 features of filters 0, 1 and 3; the second removes filter 1 (the compressed conv's 1)
+    // and fc1's features 0 and 48 (its inputs 0 and 30).
+    torch::manual_seed(24);
+    torch::nn::Sequential net(bnn::BayesConv2d(bnn::BayesConv2dOptions(2, 4, 3).prior(kGroup)),
+                              torch::nn::ReLU(), torch::nn::MaxPool2d(2), torch::nn::Flatten(),
+                              bnn::BayesLinear(bnn::BayesLinearOptions(64, 5).prior(kGroup)),
+                              torch::nn::ReLU(),
+                              bnn::BayesLinear(bnn::BayesLinearOptions(5, 3).prior(kGroup)));
+    {
+      torch::NoGradGuard no_grad;
+      net[0]->as<bnn::BayesConv2dImpl>()->bias_mean.fill_(0.5);
+    }
+    switch_off(weight_of<bnn::BayesConv2dImpl>(net, 0), {2});
+    switch_off(weight_of<bnn::BayesLinearImpl>(net, 4), {3, 7});
+    const auto first = bnn::compress(net);
+    check_report(first.report, {3, 46, 5}, {72, 320, 15}, {3 * 2 * 9, 46 * 5, 5 * 3});
+    auto once = first.network;
+    switch_off(weight_of<bnn::BayesConv2dImpl>(once, 0), {1});
+    switch_off(weight_of<bnn::BayesLinearImpl>(once, 5), {0, 30});
+    const auto second = bnn::compress(once);
+    // conv keeps filters 0 and 3; fc1 channel 0's 13 features (0, 3, 7 gone) and channel 3's 15
+    // (48 gone), selected from the 2 × 16 that remain.
+    check_report(first.report.then(second.report), {2, 28, 5}, {72, 320, 15},
+                 {2 * 2 * 9, 28 * 5, 5 * 3});
+    auto twice = second.network;
+    const auto select = twice[4]->as<bnn::SelectUnitsImpl>();
+    REQUIRE(select != nullptr);
+    CHECK(select->units == 32);
+    CHECK(select->indices.numel() == 28);
+
+    auto reference =
+        torch::nn::Sequential(std::dynamic_pointer_cast<torch::nn::SequentialImpl>(net->clone()));
+    {
+      torch::NoGradGuard no_grad;
+      auto conv = reference[0]->as<bnn::BayesConv2dImpl>();
+      for (int64_t filter : {1, 2}) {
+        conv->weight_mean[filter].zero_();
+        conv->bias_mean[filter].zero_();
+      }
+    }
+    zero_columns(weight_of<bnn::BayesLinearImpl>(reference, 4), {0, 3, 7, 48});
+    const auto x = torch::randn({5, 2, 10, 10});
+    CHECK(torch::allclose(posterior_mean(twice, x), posterior_mean(reference, x), 1e-5, 1e-6));
+    bayesnn::test::TempDir dir;
+    bnn::export_posterior_mean(twice, dir.file("compressed.pt"));
+    CHECK(torch::allclose(torch::jit::load(dir.file("compressed.pt")).forward({x}).toTensor(),
+                          posterior_mean(twice, x), 1e-5, 1e-6));
+  }
+}
+
 TEST_CASE("compress: a threshold per layer", "[compress]") {
   // Normal-Jeffreys scales with log α_j = -4, -3, ..., 1 on each layer's six input units: the
   // first layer at its own threshold -2.5 keeps 2 units, the second at -1 keeps 3.
@@ -272,6 +357,25 @@ TEST_CASE(
   for (const auto& trial : unlimited.trials) {
     CHECK(trial.within_budget == (trial.accuracy >= 100.0 - budget));
   }
+  // A budget counted from another network's accuracy and NLL (the original one, in a second
+  // round of compression): every trial is judged against those.
+  const auto referenced = bnn::choose_thresholds(
+      net, inputs, targets,
+      bnn::ThresholdSearchOptions().budget(budget).reference_accuracy(90.0).reference_nll(
+          2 * full_nll));
+  CHECK(referenced.full_accuracy == Approx(100.0));  // still the model's own, measured
+  CHECK(referenced.accuracy >= 90.0 - budget);
+  CHECK(referenced.ratio >= choice.ratio);
+  for (const auto& trial : referenced.trials) {
+    CHECK(trial.within_budget == (trial.accuracy >= 90.0 - budget && trial.nll <= 2.2 * full_nll));
+  }
+  REQUIRE_THROWS_WITH(
+      bnn::choose_thresholds(net, inputs, targets,
+                             bnn::ThresholdSearchOptions().reference_accuracy(std::nan(""))),
+      Contains("the reference accuracy must be finite (percent), got nan"));
+  REQUIRE_THROWS_WITH(
+      bnn::choose_thresholds(net, inputs, targets, bnn::ThresholdSearchOptions().reference_nll(-1)),
+      Contains("the reference NLL must be non-negative and finite, got -1"));
   {
     // A network so sure of itself that its NLL is 0 in double: no limit is still no limit (a
     // ceiling of 0 · inf would be nan and refuse every network).
@@ -297,6 +401,14 @@ TEST_CASE(
                                "got -0.5"));
   REQUIRE_THROWS_WITH(bnn::choose_thresholds(net, inputs, targets.slice(0, 0, 10)),
                       Contains("got 400 inputs and 10 targets"));
+  {  // a layer its scales have switched off entirely: nothing to search
+    torch::NoGradGuard no_grad;
+    net[0]->as<bnn::BayesLinearImpl>()->weight_prior->named_parameters(false)["scale_log_sd"].fill_(
+        10);
+  }
+  REQUIRE_THROWS_WITH(bnn::choose_thresholds(net, inputs, targets),
+                      Contains("'0' keeps none of its 12 units at the largest candidate threshold "
+                               "4 (min_scale 0.001)"));
 }
 
 TEST_CASE("compress: the predictive export of a compressed network draws z and v", "[compress]") {
@@ -351,6 +463,21 @@ TEST_CASE("compress: refusals name the module and the value", "[compress]") {
   REQUIRE_THROWS_WITH(bnn::compress(conv),
                       Contains("compress: '0': BayesConv2d with groups=2 would keep 3 of 4 output "
                                "channels and 2 of 2 input channels per group"));
+
+  // Two reports of different networks; a selection after Flatten that does not say its size.
+  bnn::CompressionReport one, two;
+  one.layers.push_back({"fc1", 1, 4, 4, 12, 12, 0});
+  REQUIRE_THROWS_WITH(
+      one.then(two), Contains("CompressionReport::then: the next report has 0 layers, this one 1"));
+  two.layers.push_back({"fc2", 1, 4, 4, 12, 12, 0});
+  REQUIRE_THROWS_WITH(one.then(two),
+                      Contains("layer 0 is 'fc1' here but 'fc2' in the next report"));
+  torch::nn::Sequential unsized(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 2, 3).prior(kGroup)),
+                                torch::nn::Flatten(), bnn::SelectUnits(torch::arange(4)),
+                                bnn::BayesLinear(bnn::BayesLinearOptions(4, 3).prior(kGroup)));
+  REQUIRE_THROWS_WITH(bnn::compress(unsized),
+                      Contains("the SelectUnits before '3' does not say how many units it selects "
+                               "from (its `units` is -1)"));
 
   // A dead filter followed by a module that does not keep zero at zero.
   torch::nn::Sequential sigmoid(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 3, 3).prior(kGroup)),

@@ -558,6 +558,59 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "bayesnn-experiment: --compress-rounds compresses the fine-tuned network again, within the "
+    "budget of the full network's validation accuracy",
+    "[experiment]") {
+  BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
+  const SyntheticData scratch(6);
+  const std::string out = scratch.file("rounds");
+  const auto result =
+      run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
+                         " --epochs 2 --batch-size 20 --scale-lr 0.1 --compress --validation 100"
+                         " --compress-budget 50 --compress-nll-tolerance inf --fine-tune 2"
+                         " --compress-rounds 3",
+                     scratch);
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  const auto compression = read_json(out + "/metrics.json")["compression"];
+  const auto rounds = compression["rounds"];
+  // Rounds 2 and 3 at most; on this toy the second round is kept (scales this fast switch most
+  // units off), and a round not kept says why the rounds stopped.
+  REQUIRE((!rounds.empty() && rounds.size() <= 2));
+  REQUIRE(rounds[0]["kept"].get<bool>());
+  const double full = compression["rule"]["validation_accuracy_full"].get<double>();
+  double ratio = 1;  // the first round's: its search's last step
+  for (const auto& trial : compression["rule"]["trials"]) {
+    if (trial["taken"].get<bool>()) ratio = trial["ratio"].get<double>();
+  }
+  json last_kept;
+  for (const auto& round : rounds) {
+    if (!round["kept"].get<bool>()) {
+      REQUIRE(!round["stopped"].get<std::string>().empty());
+      continue;
+    }
+    // Every round's budget counts from the full network's accuracy, not the round's start.
+    REQUIRE(round["rule"]["validation_accuracy_full"].get<double>() == Approx(full));
+    REQUIRE(round["rule"].contains("validation_accuracy_start"));
+    // A round kept removed more, and its fine-tuned network is within the budget.
+    REQUIRE(round["ratio"].get<double>() > ratio);
+    ratio = round["ratio"].get<double>();
+    REQUIRE(round["fine_tune"]["after"]["validation_accuracy_posterior_mean"].get<double>() >=
+            full - 0.5 - 1e-9);
+    REQUIRE(std::filesystem::exists(out + "/" + round["fine_tune"]["log"].get<std::string>()));
+    REQUIRE(read_json_lines(out + "/" + round["fine_tune"]["log"].get<std::string>()).size() == 2);
+    last_kept = round;
+  }
+  // The run's figures are the last kept round's network: its units and ratio, against the full
+  // network's weights, and compressed.pt is that network.
+  REQUIRE(compression["units_kept"] == last_kept["units_kept"]);
+  REQUIRE(compression["ratio"].get<double>() == Approx(last_kept["ratio"].get<double>()));
+  const auto test = bayesnn::load_mnist(scratch.file("mnist"), bayesnn::Split::kTest);
+  REQUIRE(last_kept["fine_tune"]["after"]["accuracy_posterior_mean"].get<double>() ==
+          Approx(exported_accuracy(out + "/compressed.pt", test)));
+}
+
 TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed options",
           "[experiment]") {
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
@@ -626,6 +679,12 @@ TEST_CASE("bayesnn-experiment: the command line refuses unknown and malformed op
        "--fine-tune: got 2, expected --compress"},
       {"--model lenet300 --prior group-nj --compress --fine-tune -1",
        "--fine-tune: got -1, expected a whole number >= 0"},
+      {"--model lenet300 --prior group-nj --compress --validation 10 --compress-rounds 3",
+       "--compress-rounds: got 3, expected --fine-tune N and --validation N"},
+      {"--model lenet300 --prior group-nj --compress --fine-tune 1 --compress-rounds 2",
+       "--compress-rounds: got 2, expected --fine-tune N and --validation N"},
+      {"--model lenet300 --prior group-nj --compress --compress-rounds 0",
+       "--compress-rounds: got 0, expected a whole number >= 1"},
       {"--model lenet300 --prior group-nj --compress --fine-tune-max-log-sigma -1",
        "--fine-tune-max-log-sigma: got -1, expected --fine-tune N"},
   };

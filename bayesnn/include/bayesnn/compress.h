@@ -66,24 +66,34 @@ struct CompressionReport {
   double kept_fraction() const;
   /// weights() / weights_kept(): how many times fewer weights.
   double ratio() const;
+  /// The report of compressing a model and then its compressed network with `next`: each
+  /// layer's units and weights from this report, what it keeps and its threshold from `next`.
+  /// Throws unless both name the same layers in the same order.
+  CompressionReport then(const CompressionReport& next) const;
 };
 
 /// The units of dimension 1 that a compressed model keeps where the layer before cannot drop
 /// the others itself (the model's input; the features of a flattened feature map whose channel
-/// is kept): y = x.index_select(1, indices). Exported as one `torch.index_select`.
+/// is kept): y = x.index_select(1, indices). Exported as one `torch.index_select`. `compress`
+/// compresses a network that holds them again: it merges a new selection into the one there.
 class SelectUnitsImpl : public torch::nn::Cloneable<SelectUnitsImpl>, public ScriptExportable {
  public:
-  /// Keeps the units at `indices_` (converted to int64; none where undefined).
-  explicit SelectUnitsImpl(at::Tensor indices_ = at::Tensor());
+  /// Keeps the units at `indices_` (converted to int64; none where undefined) of an input with
+  /// `units_` units in dimension 1 (-1: not known; `compress` needs it where the selection
+  /// follows a Flatten).
+  explicit SelectUnitsImpl(at::Tensor indices_ = at::Tensor(), int64_t units_ = -1);
   /// Registers `indices` as a buffer.
   void reset() override;
-  /// Prints "bayesnn::SelectUnits(N units)", N the number of indices.
+  /// Prints "bayesnn::SelectUnits(N of M units)", N the number of indices, M `units` (where
+  /// known).
   void pretty_print(std::ostream& stream) const override;
   void export_torchscript(ExportContext& ctx) const override;
   /// x.index_select(1, indices): the kept units of dimension 1.
   torch::Tensor forward(const torch::Tensor& x);
   /// The kept units' indices (int64), a buffer.
   torch::Tensor indices;
+  /// The units of the input it selects from (-1: not known).
+  int64_t units = -1;
 };
 TORCH_MODULE(SelectUnits);
 
@@ -105,7 +115,9 @@ struct Compressed {
 ///
 /// Units are a dense layer's inputs and a convolution's output filters (where its group scales
 /// sit): a filter switched off goes with its bias and the consumer's input channel (through
-/// activations and pooling; through Flatten, the dense layer's features of that channel).
+/// activations and pooling; through Flatten, the dense layer's features of that channel). A
+/// compressed network compresses again (after fine-tuning, say): a `SelectUnits` just before a
+/// layer is merged with what the new thresholds remove.
 ///
 /// `model`: a flat `torch::nn::Sequential` of BayesLinear, BayesConv1d and BayesConv2d layers
 /// with, between them, modules that act on each unit alone (activations, dropout, pooling,
@@ -145,6 +157,12 @@ struct ThresholdSearchOptions {
   /// hardly sees and the calibration does; a network fine-tuned after compression can afford
   /// more.
   TORCH_ARG(double, nll_tolerance) = 0.1;
+  /// The validation accuracy (percent) the budget counts from; unset, the model's own. A network
+  /// compressed, fine-tuned and compressed again counts from the original network's, so that
+  /// every round stays within the budget of it.
+  TORCH_ARG(std::optional<double>, reference_accuracy) = std::nullopt;
+  /// The mean validation NLL the tolerance counts from; unset, the model's own.
+  TORCH_ARG(std::optional<double>, reference_nll) = std::nullopt;
   /// The log α thresholds each layer may take, tried from the largest down.
   TORCH_ARG(std::vector<double>, candidates) = {4,  3,    2,  1.5,  1,  0.5,  0,  -0.5, -1, -1.5,
                                                 -2, -2.5, -3, -3.5, -4, -4.5, -5, -6,   -7, -8};
@@ -179,9 +197,10 @@ struct ThresholdChoice {
 /// every layer at its largest candidate, the one-layer step down (to the next candidate that
 /// switches another unit off) that removes the most weights while the compressed posterior
 /// mean's accuracy on (`inputs`, `targets`) stays within `options.budget` points of the full
-/// network's and its NLL within `options.nll_tolerance` of the full network's (10 %: a network
-/// that keeps its accuracy but loses the units that make it confident is badly calibrated), until
-/// no step does.
+/// network's (or `options.reference_accuracy`) and its NLL within `options.nll_tolerance` of the
+/// full network's (10 %: a network that keeps its accuracy but loses the units that make it
+/// confident is badly calibrated), until no step does. Throws where a layer keeps no unit at the
+/// largest candidate.
 ///
 /// Example:
 /// ```

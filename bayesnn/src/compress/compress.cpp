@@ -40,7 +40,27 @@ double CompressionReport::ratio() const {
   return weights_kept() == 0 ? INFINITY : static_cast<double>(weights()) / weights_kept();
 }
 
-SelectUnitsImpl::SelectUnitsImpl(at::Tensor indices_) : indices(std::move(indices_)) { reset(); }
+CompressionReport CompressionReport::then(const CompressionReport& next) const {
+  TORCH_CHECK(next.layers.size() == layers.size(), "CompressionReport::then: the next report has ",
+              next.layers.size(), " layers, this one ", layers.size());
+  CompressionReport both = *this;
+  for (size_t k = 0; k < layers.size(); ++k) {
+    const auto& later = next.layers[k];
+    auto& layer = both.layers[k];
+    TORCH_CHECK(later.path == layer.path && later.unit_dim == layer.unit_dim,
+                "CompressionReport::then: layer ", k, " is '", layer.path, "' here but '",
+                later.path, "' in the next report");
+    layer.units_kept = later.units_kept;
+    layer.weights_kept = later.weights_kept;
+    layer.max_log_alpha = later.max_log_alpha;
+  }
+  return both;
+}
+
+SelectUnitsImpl::SelectUnitsImpl(at::Tensor indices_, int64_t units_)
+    : indices(std::move(indices_)), units(units_) {
+  reset();
+}
 
 void SelectUnitsImpl::reset() {
   indices = register_buffer("indices",
@@ -48,7 +68,9 @@ void SelectUnitsImpl::reset() {
 }
 
 void SelectUnitsImpl::pretty_print(std::ostream& stream) const {
-  stream << "bayesnn::SelectUnits(" << indices.numel() << " units)";
+  stream << "bayesnn::SelectUnits(" << indices.numel();
+  if (units >= 0) stream << " of " << units;
+  stream << " units)";
 }
 
 void SelectUnitsImpl::export_torchscript(ExportContext& ctx) const {
@@ -108,7 +130,9 @@ struct Layer {
   at::Tensor out_on;  // bool [out]: the output units its own scales keep
   at::Tensor in;      // bool [in]: the input units the compressed layer keeps
   at::Tensor out;     // bool [out]: the output units it keeps
-  at::Tensor select;  // the inputs to select before it, where the producer keeps more
+  const SelectUnitsImpl* selected = nullptr;  // a selection just before it (an earlier compress)
+  at::Tensor select;        // the inputs to select before it, where the producer keeps more
+  int64_t select_from = 0;  // the units `select` selects from
 };
 
 // A Bayesian module with a variational "weight" [out, in, ...] (and maybe a "bias" [out]).
@@ -198,6 +222,7 @@ std::vector<Layer> find_layers(const Children& children, const CompressOptions& 
     if (!layer) continue;
     layer->child = i;
     layer->path = children[i].key();
+    if (i > 0) layer->selected = children[i - 1].value()->as<SelectUnitsImpl>();
     const auto& mean = layer->weight->mean();
     layer->in_on = at::ones({mean.size(1)}, at::kBool);
     layer->out_on = at::ones({mean.size(0)}, at::kBool);
@@ -218,7 +243,8 @@ std::vector<Layer> find_layers(const Children& children, const CompressOptions& 
 }
 
 // Which units `layer` and its consumer `next` keep between them, through the modules between
-// (each acting on one unit alone) and a Flatten (a channel kept while any of its features is).
+// (each acting on one unit alone), a Flatten (a channel kept while any of its features is) and
+// a selection an earlier compress left before `next` (merged with the new one).
 void connect(Layer& layer, Layer& next, const Children& children) {
   const bool drops_outputs = !layer.out_on.all().item<bool>();
   const bool drops_inputs = !next.in_on.all().item<bool>();
@@ -229,6 +255,7 @@ void connect(Layer& layer, Layer& next, const Children& children) {
       flattened = true;
       continue;
     }
+    if (next.selected != nullptr && i + 1 == next.child) continue;  // merged below
     TORCH_CHECK(!drops_outputs || keeps_zero(module), "compress: '", layer.path, "' drops ",
                 (~layer.out_on).sum().item<int64_t>(), " of its output units, but '",
                 children[i].key(), "' (", module.name(), ") sits between it and '", next.path,
@@ -241,22 +268,35 @@ void connect(Layer& layer, Layer& next, const Children& children) {
                 "', and compress can only shrink through modules that act on each unit "
                 "alone (activations, dropout, pooling, Flatten, Identity)");
   }
+  // The features between them: the producer's outputs (flattened, its channels × positions),
+  // of which `next` takes all or those an earlier selection kept.
   const int64_t out = layer.out_on.size(0);
   const int64_t in = next.in_on.size(0);
-  if (!flattened) {
-    TORCH_CHECK(in == out, "compress: '", layer.path, "' has ", out, " outputs but '", next.path,
-                "' takes ", in, " input units");
-    layer.out = layer.out_on & next.in_on;
-    next.in = layer.out.clone();
-    return;
-  }
-  TORCH_CHECK(in % out == 0, "compress: '", next.path, "' takes ", in,
+  const auto* selected = next.selected;
+  TORCH_CHECK(selected == nullptr || selected->units > 0, "compress: the SelectUnits before '",
+              next.path, "' does not say how many units it selects from (its `units` is ",
+              selected == nullptr ? 0 : selected->units, ")");
+  const int64_t features = selected != nullptr ? selected->units : in;
+  TORCH_CHECK(flattened || features == out, "compress: '", layer.path, "' has ", out,
+              " outputs but '", next.path, "' takes ", features, " input units");
+  TORCH_CHECK(features % out == 0, "compress: '", next.path, "' takes ", features,
               " flattened features, not a multiple of the ", out, " channels of '", layer.path,
               "'");
-  next.in = next.in_on & layer.out_on.repeat_interleave(in / out);
-  layer.out = next.in.view({out, in / out}).any(1);
-  const auto wanted = next.in.masked_select(layer.out.repeat_interleave(in / out));
-  if (!wanted.all().item<bool>()) next.select = indices_of(wanted);
+  const int64_t positions = features / out;
+  const auto feature = selected != nullptr ? selected->indices.cpu() : at::arange(in, at::kLong);
+  const auto channel = at::div(feature, positions, "floor");
+  next.in = next.in_on & layer.out_on.index_select(0, channel);
+  layer.out = at::zeros({out}, at::kBool).index_fill_(0, channel.masked_select(next.in), true);
+  // The kept inputs' places among the compressed producer's features: selected unless all.
+  const auto kept = feature.masked_select(next.in);
+  const auto rank = layer.out.to(at::kLong).cumsum(0) - 1;
+  const auto place =
+      rank.index_select(0, at::div(kept, positions, "floor")) * positions + kept % positions;
+  const int64_t now = layer.out.sum().item<int64_t>() * positions;
+  if (!place.equal(at::arange(now, at::kLong))) {
+    next.select = place;
+    next.select_from = now;
+  }
 }
 
 bool has_bias(const Layer& layer) { return layer.bias != nullptr && layer.bias->defined(); }
@@ -288,8 +328,15 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
   check_options(options);
   const auto children = model->named_children();
   auto layers = find_layers(children, options);
-  layers.front().in = layers.front().in_on;
-  if (!layers.front().in.all().item<bool>()) layers.front().select = indices_of(layers.front().in);
+  auto& first = layers.front();
+  first.in = first.in_on;
+  if (first.selected != nullptr) {  // before the first layer, a selection merges with the new
+    first.select = first.selected->indices.cpu().masked_select(first.in);
+    first.select_from = first.selected->units;
+  } else if (!first.in.all().item<bool>()) {
+    first.select = indices_of(first.in);
+    first.select_from = first.in.size(0);
+  }
   for (size_t k = 0; k + 1 < layers.size(); ++k) connect(layers[k], layers[k + 1], children);
   layers.back().out = at::ones({layers.back().out_on.size(0)}, at::kBool);
   for (const auto& layer : layers) {
@@ -304,6 +351,9 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
   size_t k = 0;
   auto child = model->begin();
   for (size_t i = 0; i < children.size(); ++i, ++child) {
+    if (k < layers.size() && layers[k].selected != nullptr && layers[k].child == i + 1) {
+      continue;  // the layer's selection, merged into the one pushed with it
+    }
     if (k >= layers.size() || layers[k].child != i) {
       result.network->push_back(children[i].key(), child->clone());
       continue;
@@ -313,7 +363,8 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
     const auto out = indices_of(layer.out);
     const auto& weight = layer.weight->mean();
     if (layer.select.defined()) {
-      result.network->push_back(layer.path + "_select", SelectUnits(layer.select));
+      result.network->push_back(layer.path + "_select",
+                                SelectUnits(layer.select, layer.select_from));
     }
     const bool whole = in.numel() == weight.size(1) && out.numel() == weight.size(0);
     auto rebuilt = whole ? child->clone() : shrink(layer, in, out);

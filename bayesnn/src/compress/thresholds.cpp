@@ -52,6 +52,13 @@ void check_search(const at::Tensor& inputs, const at::Tensor& targets,
               "choose_thresholds: the NLL tolerance must be non-negative (a fraction, or inf), "
               "got ",
               options.nll_tolerance());
+  TORCH_CHECK(!options.reference_accuracy() || std::isfinite(*options.reference_accuracy()),
+              "choose_thresholds: the reference accuracy must be finite (percent), got ",
+              options.reference_accuracy().value_or(0));
+  TORCH_CHECK(!options.reference_nll() ||
+                  (std::isfinite(*options.reference_nll()) && *options.reference_nll() >= 0),
+              "choose_thresholds: the reference NLL must be non-negative and finite, got ",
+              options.reference_nll().value_or(0));
   TORCH_CHECK(!options.candidates().empty(), "choose_thresholds: no candidate thresholds");
   TORCH_CHECK(inputs.size(0) > 0 && inputs.size(0) == targets.size(0),
               "choose_thresholds: the validation set needs as many targets as inputs (at least "
@@ -113,8 +120,9 @@ ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::
       posterior_mean_fit(model, inputs, targets, options.batch_size());
   choice.full_accuracy = full_accuracy;
   choice.full_nll = full_nll;
-  const double floor = full_accuracy - options.budget();
-  const double nll_ceiling = full_nll * (1 + options.nll_tolerance());
+  const double floor = options.reference_accuracy().value_or(full_accuracy) - options.budget();
+  const double nll_ceiling =
+      options.reference_nll().value_or(full_nll) * (1 + options.nll_tolerance());
   const auto try_options = [&](const CompressOptions& tried) {
     const auto compressed = compress(model, tried);
     const auto [accuracy, nll] =
@@ -131,7 +139,14 @@ ThresholdChoice choose_thresholds(const torch::nn::Sequential& model, const at::
   // layer whose next step keeps the most within the budget.
   auto layers = search_layers(model);
   auto current = CompressOptions().min_scale(options.min_scale());
-  for (const auto& layer : layers) current.layer_max_log_alpha()[layer.path] = candidates.front();
+  for (const auto& layer : layers) {
+    const auto kept = kept_units(layer.scales, candidates.front(), options.min_scale());
+    TORCH_CHECK(kept.any().item<bool>(), "choose_thresholds: '", layer.path, "' keeps none of its ",
+                kept.numel(), " units at the largest candidate threshold ", candidates.front(),
+                " (min_scale ", options.min_scale(),
+                "): its scales have switched it off, and no network is left to search");
+    current.layer_max_log_alpha()[layer.path] = candidates.front();
+  }
   choice.trials.push_back(try_options(current));
   choice.trials.back().taken = true;  // the start, within the budget or not
   size_t best = 0;
