@@ -82,9 +82,10 @@ std::pair<CompressOptions, json> compression_rule(const torch::nn::Sequential& n
   }
   fmt::print(
       "compress: thresholds {} chosen on {} validation images: {:.2f} % against the full "
-      "network's {:.2f} % (budget {:g} points), {:.1f}x fewer weights\n",
+      "network's {:.2f} % (budget {:g} points), {:.1f}x fewer weights{}\n",
       json(choice.options.layer_max_log_alpha()).dump(), data.validation.size(), choice.accuracy,
-      full_accuracy, options.compress_budget, choice.ratio);
+      full_accuracy, options.compress_budget, choice.ratio,
+      full.is_null() ? "" : " than the round's start");
   json record = {{"thresholds", choice.options.layer_max_log_alpha()},
                  {"min_scale", options.compress_min_scale},
                  {"chosen_on", "validation"},
@@ -172,8 +173,10 @@ json units_kept(const CompressionReport& report) {
 json further_rounds(Compressed& compressed, const json& first_rule, const Data& data,
                     const ExperimentOptions& options, const OutputFiles& files,
                     const PredictOptions& predict) {
-  const double floor =
-      first_rule.at("validation_accuracy_full").get<double>() - options.compress_budget / 100;
+  // In fractions, as the metrics; a hair below, so that an accuracy exactly at the floor, which
+  // the search (in percent) accepts, is kept here too.
+  const double floor = first_rule.at("validation_accuracy_full").get<double>() -
+                       options.compress_budget / 100 - 1e-9;
   json rounds = json::array();
   for (int64_t round = 2; round <= options.compress_rounds; ++round) {
     fmt::print("compress round {}: ", round);
@@ -205,7 +208,7 @@ json further_rounds(Compressed& compressed, const json& first_rule, const Data& 
         record["fine_tune"]["after"]["validation_accuracy_posterior_mean"].get<double>();
     record["kept"] = validation >= floor;
     if (validation < floor) {
-      record["stopped"] = "fine-tuned, its validation accuracy is out of the budget";
+      record["stopped"] = "fine-tuned, its validation accuracy is out of the budget (dropped)";
       rounds.push_back(record);
       break;
     }

@@ -20,8 +20,9 @@ namespace bayesnn::experiment {
 /// the forward multiply-adds, the compressed predictive's accuracy, NLL and ECE on the test set,
 /// both exports' size and forward time, and the precision reduction's. With --fine-tune, the
 /// compressed network trains on first ("fine_tune"); with --compress-rounds, it is compressed and
-/// fine-tuned again ("rounds", each round's rule, fine-tuning and result) and the figures are the
-/// last kept round's. Moves `net` to the CPU.
+/// fine-tuned again ("rounds", each round's rule, fine-tuning and result) and the network measured
+/// and exported is the last kept round's ("rule" and "fine_tune" stay the first round's). Moves
+/// `net` to the CPU.
 nlohmann::json compression_metrics(const torch::nn::Sequential& net, const Data& data,
                                    const ExperimentOptions& options, const OutputFiles& files,
                                    const ExportMetadata& metadata);

@@ -181,7 +181,8 @@ void add_prediction_options(CLI::App& app, ExperimentOptions& o) {
                  "--fine-tune with --validation: compress the fine-tuned network again within "
                  "--compress-budget of the full network's validation accuracy, and fine-tune it "
                  "again, up to this many rounds in all; stops where a round removes nothing, and "
-                 "drops a round whose fine-tuned network falls out of the budget")
+                 "drops a round whose fine-tuned network's validation accuracy falls out of the "
+                 "budget")
       ->check(kCount);
 }
 

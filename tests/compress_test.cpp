@@ -478,6 +478,12 @@ TEST_CASE("compress: refusals name the module and the value", "[compress]") {
   REQUIRE_THROWS_WITH(bnn::compress(unsized),
                       Contains("the SelectUnits before '3' does not say how many units it selects "
                                "from (its `units` is -1)"));
+  torch::nn::Sequential mismatched(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 2, 3).prior(kGroup)),
+                                   torch::nn::Flatten(), bnn::SelectUnits(torch::arange(4), 8),
+                                   bnn::BayesLinear(bnn::BayesLinearOptions(5, 3).prior(kGroup)));
+  REQUIRE_THROWS_WITH(bnn::compress(mismatched),
+                      Contains("the SelectUnits before '3' selects 4 of 8 units, but '3' takes 5 "
+                               "(every index below 8)"));
 
   // A dead filter followed by a module that does not keep zero at zero.
   torch::nn::Sequential sigmoid(bnn::BayesConv2d(bnn::BayesConv2dOptions(1, 3, 3).prior(kGroup)),

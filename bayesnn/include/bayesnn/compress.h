@@ -92,7 +92,8 @@ class SelectUnitsImpl : public torch::nn::Cloneable<SelectUnitsImpl>, public Scr
   torch::Tensor forward(const torch::Tensor& x);
   /// The kept units' indices (int64), a buffer.
   torch::Tensor indices;
-  /// The units of the input it selects from (-1: not known).
+  /// The units of the input it selects from (-1: not known). Set by the constructor, not a
+  /// buffer: a network rebuilt to load a checkpoint passes it again.
   int64_t units = -1;
 };
 TORCH_MODULE(SelectUnits);
@@ -198,9 +199,9 @@ struct ThresholdChoice {
 /// switches another unit off) that removes the most weights while the compressed posterior
 /// mean's accuracy on (`inputs`, `targets`) stays within `options.budget` points of the full
 /// network's (or `options.reference_accuracy`) and its NLL within `options.nll_tolerance` of the
-/// full network's (10 %: a network that keeps its accuracy but loses the units that make it
-/// confident is badly calibrated), until no step does. Throws where a layer keeps no unit at the
-/// largest candidate.
+/// full network's (or `options.reference_nll`; 10 %: a network that keeps its accuracy but loses
+/// the units that make it confident is badly calibrated), until no step does. Throws where a layer
+/// keeps no unit at the largest candidate.
 ///
 /// Example:
 /// ```

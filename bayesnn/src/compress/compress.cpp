@@ -276,6 +276,12 @@ void connect(Layer& layer, Layer& next, const Children& children) {
   TORCH_CHECK(selected == nullptr || selected->units > 0, "compress: the SelectUnits before '",
               next.path, "' does not say how many units it selects from (its `units` is ",
               selected == nullptr ? 0 : selected->units, ")");
+  TORCH_CHECK(selected == nullptr || (selected->indices.numel() == in &&
+                                      selected->indices.max().item<int64_t>() < selected->units),
+              "compress: the SelectUnits before '", next.path, "' selects ",
+              selected == nullptr ? 0 : selected->indices.numel(), " of ",
+              selected == nullptr ? 0 : selected->units, " units, but '", next.path, "' takes ", in,
+              " (every index below ", selected == nullptr ? 0 : selected->units, ")");
   const int64_t features = selected != nullptr ? selected->units : in;
   TORCH_CHECK(flattened || features == out, "compress: '", layer.path, "' has ", out,
               " outputs but '", next.path, "' takes ", features, " input units");
@@ -363,8 +369,9 @@ Compressed compress(const torch::nn::Sequential& model, const CompressOptions& o
     const auto out = indices_of(layer.out);
     const auto& weight = layer.weight->mean();
     if (layer.select.defined()) {
-      result.network->push_back(layer.path + "_select",
-                                SelectUnits(layer.select, layer.select_from));
+      result.network->push_back(
+          layer.path + "_select",
+          SelectUnits(layer.select.to(layer.weight->mean().device()), layer.select_from));
     }
     const bool whole = in.numel() == weight.size(1) && out.numel() == weight.size(0);
     auto rebuilt = whole ? child->clone() : shrink(layer, in, out);
