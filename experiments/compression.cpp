@@ -206,13 +206,11 @@ json further_rounds(Compressed& compressed, const json& first_rule, const Data& 
     record["ratio"] = both.ratio();
     const double validation =
         record["fine_tune"]["after"]["validation_accuracy_posterior_mean"].get<double>();
-    record["kept"] = validation >= floor;
-    if (validation < floor) {
-      record["stopped"] = "fine-tuned, its validation accuracy is out of the budget (dropped)";
-      rounds.push_back(record);
-      break;
-    }
+    const bool kept = validation >= floor;
+    record["kept"] = kept;
+    if (!kept) record["stopped"] = "fine-tuned, its validation accuracy is out of the budget";
     rounds.push_back(record);
+    if (!kept) break;  // the round is dropped
     compressed = {next.network, both};
   }
   return rounds;

@@ -204,6 +204,20 @@ std::vector<std::string> temporary_files(const std::string& dir) {
   return found;
 }
 
+// metrics.json's "compression" of a group-NJ LeNet-300-100 trained 2 epochs on `scratch` and
+// compressed within 50 validation points with no NLL limit, with `options` added.
+json compressed_lenet300(const TempDir& scratch, const std::string& out,
+                         const std::string& options) {
+  const auto result = run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
+                                         " --epochs 2 --batch-size 20 --compress --validation 100"
+                                         " --compress-budget 50 --compress-nll-tolerance inf " +
+                                         options,
+                                     scratch);
+  INFO(result.output);
+  REQUIRE(result.exit_code == 0);
+  return read_json(out + "/metrics.json")["compression"];
+}
+
 int count_newlines(const std::string& text) {
   return static_cast<int>(std::count(text.begin(), text.end(), '\n'));
 }
@@ -524,15 +538,8 @@ TEST_CASE(
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
   const SyntheticData scratch(5);
   const std::string out = scratch.file("fine-tuned");
-  const auto result =
-      run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
-                         " --epochs 2 --batch-size 20 --scale-lr 0.3 --compress --validation 100"
-                         " --compress-budget 50 --compress-nll-tolerance inf --fine-tune 3"
-                         " --fine-tune-max-log-sigma -1",
-                     scratch);
-  INFO(result.output);
-  REQUIRE(result.exit_code == 0);
-  const auto compression = read_json(out + "/metrics.json")["compression"];
+  const auto compression = compressed_lenet300(
+      scratch, out, "--scale-lr 0.3 --fine-tune 3 --fine-tune-max-log-sigma -1");
   const auto fine_tune = compression["fine_tune"];
   REQUIRE(fine_tune["epochs"] == 3);
   REQUIRE(fine_tune["max_log_sigma"].get<double>() == -1.0);
@@ -565,15 +572,8 @@ TEST_CASE(
   BAYESNN_REQUIRE_EXPERIMENT_OR_RETURN();
   const SyntheticData scratch(6);
   const std::string out = scratch.file("rounds");
-  const auto result =
-      run_experiment(smoke_arguments(scratch, "lenet300 --prior group-nj", out) +
-                         " --epochs 2 --batch-size 20 --scale-lr 0.1 --compress --validation 100"
-                         " --compress-budget 50 --compress-nll-tolerance inf --fine-tune 2"
-                         " --compress-rounds 3",
-                     scratch);
-  INFO(result.output);
-  REQUIRE(result.exit_code == 0);
-  const auto compression = read_json(out + "/metrics.json")["compression"];
+  const auto compression =
+      compressed_lenet300(scratch, out, "--scale-lr 0.1 --fine-tune 2 --compress-rounds 3");
   const auto rounds = compression["rounds"];
   // Rounds 2 and 3 at most; on this toy the second round is kept (scales this fast switch most
   // units off), and a round not kept says why the rounds stopped.

@@ -5,7 +5,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <ostream>
 #include <utility>
 
 #include <ATen/core/grad_mode.h>
@@ -55,30 +54,6 @@ CompressionReport CompressionReport::then(const CompressionReport& next) const {
     layer.max_log_alpha = later.max_log_alpha;
   }
   return both;
-}
-
-SelectUnitsImpl::SelectUnitsImpl(at::Tensor indices_, int64_t units_)
-    : indices(std::move(indices_)), units(units_) {
-  reset();
-}
-
-void SelectUnitsImpl::reset() {
-  indices = register_buffer("indices",
-                            indices.defined() ? indices.to(at::kLong) : at::empty({0}, at::kLong));
-}
-
-void SelectUnitsImpl::pretty_print(std::ostream& stream) const {
-  stream << "bayesnn::SelectUnits(" << indices.numel();
-  if (units >= 0) stream << " of " << units;
-  stream << " units)";
-}
-
-void SelectUnitsImpl::export_torchscript(ExportContext& ctx) const {
-  ctx.emit("x = torch.index_select(x, 1, " + ctx.buffer("indices", indices) + ")");
-}
-
-torch::Tensor SelectUnitsImpl::forward(const torch::Tensor& x) {
-  return x.index_select(1, indices);
 }
 
 namespace {
@@ -273,15 +248,16 @@ void connect(Layer& layer, Layer& next, const Children& children) {
   const int64_t out = layer.out_on.size(0);
   const int64_t in = next.in_on.size(0);
   const auto* selected = next.selected;
-  TORCH_CHECK(selected == nullptr || selected->units > 0, "compress: the SelectUnits before '",
-              next.path, "' does not say how many units it selects from (its `units` is ",
-              selected == nullptr ? 0 : selected->units, ")");
-  TORCH_CHECK(selected == nullptr || (selected->indices.numel() == in &&
-                                      selected->indices.max().item<int64_t>() < selected->units),
-              "compress: the SelectUnits before '", next.path, "' selects ",
-              selected == nullptr ? 0 : selected->indices.numel(), " of ",
-              selected == nullptr ? 0 : selected->units, " units, but '", next.path, "' takes ", in,
-              " (every index below ", selected == nullptr ? 0 : selected->units, ")");
+  if (selected != nullptr) {
+    TORCH_CHECK(selected->units > 0, "compress: the SelectUnits before '", next.path,
+                "' does not say how many units it selects from (its `units` is ", selected->units,
+                ")");
+    TORCH_CHECK(
+        selected->indices.numel() == in && selected->indices.lt(selected->units).all().item<bool>(),
+        "compress: the SelectUnits before '", next.path, "' selects ", selected->indices.numel(),
+        " of ", selected->units, " units, but '", next.path, "' takes ", in, " (every index below ",
+        selected->units, ")");
+  }
   const int64_t features = selected != nullptr ? selected->units : in;
   TORCH_CHECK(flattened || features == out, "compress: '", layer.path, "' has ", out,
               " outputs but '", next.path, "' takes ", features, " input units");
